@@ -1,0 +1,1 @@
+"""Alert rules and the alert lifecycle (pending -> firing -> resolved)."""

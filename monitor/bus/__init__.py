@@ -1,0 +1,40 @@
+"""The message bus: one interface (:mod:`monitor.bus.base`), a Kafka and an in-process adapter."""
+
+from __future__ import annotations
+
+from monitor.bus.base import Bus, Consumer, Message, Producer, Record, TopicSpec
+from monitor.settings import Settings
+
+__all__ = ["Bus", "Consumer", "Message", "Producer", "Record", "TopicSpec", "make_bus", "topic_specs"]
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """The project's topics with partitions, replication, retention and compaction (DESIGN §2)."""
+    k = settings.kafka
+    names = k.topics
+    retention = str(int(k.retention.total_seconds() * 1000))
+    dl_retention = str(int(k.deadletter_retention.total_seconds() * 1000))
+
+    def spec(name: str, partitions: int, config: dict[str, str]) -> TopicSpec:
+        return TopicSpec(name, partitions, k.replication_factor, config)
+
+    return [
+        spec(names.articles, k.partitions, {"retention.ms": retention, "cleanup.policy": "delete"}),
+        spec(names.scored, k.partitions, {"retention.ms": retention, "cleanup.policy": "delete"}),
+        # Latest value per signal key is what matters, but history feeds replays: compact and delete.
+        spec(names.signals, k.partitions, {"retention.ms": retention, "cleanup.policy": "compact,delete"}),
+        # Alerts are keyed by rule+subject; keep full history (the lifecycle) within retention.
+        spec(names.alerts, k.partitions, {"retention.ms": retention, "cleanup.policy": "delete"}),
+        spec(names.deadletter, 1, {"retention.ms": dl_retention, "cleanup.policy": "delete"}),
+    ]
+
+
+def make_bus(settings: Settings) -> Bus:
+    """The Kafka bus when bootstrap servers are configured, else an in-process bus."""
+    if settings.uses_kafka:
+        from monitor.bus.kafka import KafkaBus
+
+        return KafkaBus(settings.kafka)
+    from monitor.bus.memory import InProcessBus
+
+    return InProcessBus(default_partitions=settings.kafka.partitions)

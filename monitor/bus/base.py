@@ -1,0 +1,130 @@
+"""The bus interface: one abstraction, two adapters (Kafka and in-process).
+
+Semantics both adapters keep:
+
+* ``Producer.publish_all`` returns only when every message is acknowledged (Kafka: ``acks=all``), else
+  raises :class:`~monitor.errors.BusError`; per-key order is preserved (same key, same partition).
+* Consumers in a group share the partitions of their topics; a record is delivered again until its offset
+  is committed (at-least-once); ``commit`` stores the position after the highest offset per partition.
+* A consumer without a group reads every partition and commits nothing (for tailing).
+"""
+
+from __future__ import annotations
+
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One record as consumed: where it came from and its raw bytes."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: bytes
+    timestamp_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One record to publish."""
+
+    topic: str
+    key: str | None
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """A topic to create: partitions, replication and topic-level configs (retention, cleanup policy)."""
+
+    name: str
+    partitions: int
+    replication_factor: int = 1
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def partition_for(key: str | None, partitions: int, *, counter: int = 0) -> int:
+    """Stable partition of a key (keyless messages are spread round-robin by ``counter``)."""
+    if key is None:
+        return counter % partitions
+    return zlib.crc32(key.encode("utf-8")) % partitions
+
+
+class Producer(ABC):
+    """Publishes messages; returns only once the bus has acknowledged them."""
+
+    @abstractmethod
+    def publish_all(self, messages: Sequence[Message]) -> None:
+        """Publish ``messages`` and wait until every one is acknowledged; raise BusError otherwise."""
+
+    def publish(self, topic: str, key: str | None, value: bytes) -> None:
+        self.publish_all([Message(topic, key, value)])
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Producer:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class Consumer(ABC):
+    """Reads records of its topics; in a group, shares partitions with the group's other members."""
+
+    @abstractmethod
+    def poll(self, *, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
+        """Up to ``max_records`` records, waiting at most ``timeout`` seconds for the first."""
+
+    @abstractmethod
+    def commit(self, records: Sequence[Record]) -> None:
+        """Mark ``records`` (and everything before them in their partitions) as processed."""
+
+    @abstractmethod
+    def rewind(self, records: Sequence[Record]) -> None:
+        """Deliver ``records`` again on the next poll (after a failure to process them)."""
+
+    @abstractmethod
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Records not yet consumed per (topic, partition) assigned to this consumer."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Consumer:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class Bus(ABC):
+    """Factory of producers and consumers over one bus."""
+
+    name: str = "bus"
+
+    @abstractmethod
+    def producer(self) -> Producer: ...
+
+    @abstractmethod
+    def consumer(
+        self, topics: Sequence[str], *, group_id: str | None, from_beginning: bool = True
+    ) -> Consumer: ...
+
+    @abstractmethod
+    def create_topics(self, specs: Sequence[TopicSpec]) -> list[str]:
+        """Create the topics that do not exist yet; return the names created (idempotent)."""
+
+    def close(self) -> None:
+        """Release shared resources (nothing by default)."""

@@ -1,0 +1,216 @@
+"""Kafka adapter on kafka-python (>= 3): idempotent producer, group consumers with manual commits.
+
+kafka-python's exceptions never leave this module: they become :class:`~monitor.errors.BusError`, with
+``retriable`` taken from the Kafka error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata
+
+from monitor.bus.base import Bus, Consumer, Message, Producer, Record, TopicSpec
+from monitor.errors import BusError
+from monitor.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def _translated(action: str) -> Iterator[None]:
+    try:
+        yield
+    except KafkaError as exc:
+        retriable = bool(getattr(exc, "retriable", False)) or type(exc).__name__ in {
+            "NoBrokersAvailable",
+            "KafkaTimeoutError",
+            "KafkaConnectionError",
+        }
+        raise BusError(f"{action}: {type(exc).__name__}: {exc}", retriable=retriable) from exc
+
+
+class KafkaBus(Bus):
+    """A bus over an Apache Kafka cluster."""
+
+    name = "kafka"
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        if not settings.bootstrap_servers:
+            raise BusError("no Kafka bootstrap servers configured")
+        self._settings = settings
+        self._common: dict[str, Any] = {
+            "bootstrap_servers": settings.bootstrap_servers.split(","),
+            "client_id": settings.client_id,
+            "security_protocol": settings.security_protocol,
+            "request_timeout_ms": int(settings.request_timeout.total_seconds() * 1000),
+        }
+        if settings.sasl_mechanism:
+            self._common["sasl_mechanism"] = settings.sasl_mechanism
+            self._common["sasl_plain_username"] = settings.sasl_username
+            if settings.sasl_password is not None:
+                self._common["sasl_plain_password"] = settings.sasl_password.get_secret_value()
+
+    @property
+    def bootstrap(self) -> str:
+        return str(self._settings.bootstrap_servers)
+
+    def producer(self) -> Producer:
+        with _translated("connecting producer"):
+            return _KafkaProducer(
+                KafkaProducer(
+                    **self._common,
+                    acks="all",
+                    enable_idempotence=True,
+                    retries=2**31 - 1,
+                    max_in_flight_requests_per_connection=5,
+                    linger_ms=5,
+                    delivery_timeout_ms=int(self._settings.delivery_timeout.total_seconds() * 1000),
+                ),
+                timeout=self._settings.delivery_timeout.total_seconds() + 5,
+            )
+
+    def consumer(
+        self, topics: Sequence[str], *, group_id: str | None, from_beginning: bool = True
+    ) -> Consumer:
+        with _translated("connecting consumer"):
+            consumer = KafkaConsumer(
+                **self._common,
+                group_id=group_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest" if from_beginning else "latest",
+                session_timeout_ms=int(self._settings.session_timeout.total_seconds() * 1000),
+                max_poll_interval_ms=int(self._settings.max_poll_interval.total_seconds() * 1000),
+            )
+            if group_id is not None:
+                consumer.subscribe(list(topics))
+            else:
+                parts = [
+                    TopicPartition(t, p)
+                    for t in topics
+                    for p in sorted(consumer.partitions_for_topic(t) or ())
+                ]
+                consumer.assign(parts)
+                if from_beginning:
+                    consumer.seek_to_beginning(*parts)
+                else:
+                    consumer.seek_to_end(*parts)
+        return _KafkaConsumer(consumer, grouped=group_id is not None)
+
+    def create_topics(self, specs: Sequence[TopicSpec]) -> list[str]:
+        with _translated("creating topics"):
+            admin = KafkaAdminClient(**self._common)
+            try:
+                existing = set(admin.list_topics())
+                created = []
+                for spec in specs:
+                    if spec.name in existing:
+                        continue
+                    try:
+                        admin.create_topics(
+                            [
+                                NewTopic(
+                                    name=spec.name,
+                                    num_partitions=spec.partitions,
+                                    replication_factor=spec.replication_factor,
+                                    topic_configs=dict(spec.config),
+                                )
+                            ]
+                        )
+                        created.append(spec.name)
+                    except TopicAlreadyExistsError:  # created meanwhile by someone else: fine
+                        pass
+                return created
+            finally:
+                admin.close()
+
+    def topic_partitions(self, topic: str) -> int:
+        """Number of partitions of ``topic`` (0 if it does not exist)."""
+        with _translated("describing topic"):
+            consumer = KafkaConsumer(**self._common)
+            try:
+                return len(consumer.partitions_for_topic(topic) or ())
+            finally:
+                consumer.close()
+
+
+class _KafkaProducer(Producer):
+    def __init__(self, producer: KafkaProducer, *, timeout: float) -> None:
+        self._producer = producer
+        self._timeout = timeout
+
+    def publish_all(self, messages: Sequence[Message]) -> None:
+        if not messages:
+            return
+        with _translated("publishing"):
+            futures = [
+                self._producer.send(
+                    m.topic, key=m.key.encode("utf-8") if m.key is not None else None, value=m.value
+                )
+                for m in messages
+            ]
+            self._producer.flush(timeout=self._timeout)
+            for future in futures:
+                future.get(timeout=self._timeout)
+
+    def close(self) -> None:
+        with _translated("closing producer"):
+            self._producer.close(timeout=10)
+
+
+class _KafkaConsumer(Consumer):
+    def __init__(self, consumer: KafkaConsumer, *, grouped: bool) -> None:
+        self._consumer = consumer
+        self._grouped = grouped
+
+    def poll(self, *, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
+        with _translated("polling"):
+            batches = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
+        out = []
+        for tp in sorted(batches, key=lambda tp: (tp.topic, tp.partition)):
+            for m in batches[tp]:
+                key = m.key.decode("utf-8", "replace") if m.key is not None else None
+                out.append(Record(m.topic, m.partition, m.offset, key, m.value or b"", m.timestamp))
+        return out
+
+    def commit(self, records: Sequence[Record]) -> None:
+        if not self._grouped or not records:
+            return
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for r in records:
+            tp = TopicPartition(r.topic, r.partition)
+            if tp not in offsets or offsets[tp].offset < r.offset + 1:
+                offsets[tp] = OffsetAndMetadata(r.offset + 1, "", -1)
+        with _translated("committing offsets"):
+            self._consumer.commit(offsets)
+
+    def rewind(self, records: Sequence[Record]) -> None:
+        first: dict[TopicPartition, int] = {}
+        for r in records:
+            tp = TopicPartition(r.topic, r.partition)
+            first[tp] = min(first.get(tp, r.offset), r.offset)
+        with _translated("seeking"):
+            assigned = self._consumer.assignment()
+            for tp, offset in first.items():
+                if tp in assigned:
+                    self._consumer.seek(tp, offset)
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        with _translated("reading end offsets"):
+            assigned = list(self._consumer.assignment())
+            if not assigned:
+                return {}
+            ends = self._consumer.end_offsets(assigned)
+            return {
+                (tp.topic, tp.partition): max(0, ends[tp] - self._consumer.position(tp)) for tp in assigned
+            }
+
+    def close(self) -> None:
+        with _translated("closing consumer"):
+            self._consumer.close(autocommit=False)

@@ -1,0 +1,228 @@
+"""In-process bus: the same semantics as Kafka (partitions, per-key order, groups, commits) in memory.
+
+Used by ``monitor run`` when no broker is configured and by unit tests. Thread-safe: stages may run in
+threads of one process. Nothing survives the process; durable progress lives in the stages' SQLite state.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import count
+
+from monitor.bus.base import Bus, Consumer, Message, Producer, Record, TopicSpec, partition_for
+from monitor.errors import BusError
+
+
+@dataclass
+class _Topic:
+    partitions: list[list[Record]]
+
+
+@dataclass
+class _Group:
+    members: list[InProcessConsumer] = field(default_factory=list)
+    generation: int = 0
+    committed: dict[tuple[str, int], int] = field(default_factory=dict)
+
+
+class InProcessBus(Bus):
+    """A bus inside one process."""
+
+    name = "in-process"
+
+    def __init__(self, *, default_partitions: int = 3) -> None:
+        self._cond = threading.Condition()
+        self._topics: dict[str, _Topic] = {}
+        self._groups: dict[str, _Group] = {}
+        self._default_partitions = default_partitions
+        self._keyless = count()
+
+    # -- topics -------------------------------------------------------------------------------------
+    def create_topics(self, specs: Sequence[TopicSpec]) -> list[str]:
+        created = []
+        with self._cond:
+            for spec in specs:
+                if spec.name not in self._topics:
+                    self._topics[spec.name] = _Topic([[] for _ in range(spec.partitions)])
+                    created.append(spec.name)
+            self._rebalance_all()
+        return created
+
+    def _topic(self, name: str) -> _Topic:
+        topic = self._topics.get(name)
+        if topic is None:  # auto-create, like a broker with auto.create.topics.enable
+            topic = self._topics[name] = _Topic([[] for _ in range(self._default_partitions)])
+            self._rebalance_all()
+        return topic
+
+    def records(self, topic: str) -> list[Record]:
+        """Every record of ``topic`` (for tests and tools), partition by partition."""
+        with self._cond:
+            return [r for part in self._topic(topic).partitions for r in part]
+
+    # -- producing ------------------------------------------------------------------------------------
+    def producer(self) -> Producer:
+        return _InProcessProducer(self)
+
+    def _append(self, messages: Sequence[Message]) -> None:
+        with self._cond:
+            now = int(time.time() * 1000)
+            for msg in messages:
+                topic = self._topic(msg.topic)
+                p = partition_for(msg.key, len(topic.partitions), counter=next(self._keyless))
+                log = topic.partitions[p]
+                log.append(Record(msg.topic, p, len(log), msg.key, msg.value, now))
+            self._cond.notify_all()
+
+    # -- consuming ------------------------------------------------------------------------------------
+    def consumer(
+        self, topics: Sequence[str], *, group_id: str | None, from_beginning: bool = True
+    ) -> Consumer:
+        with self._cond:
+            for name in topics:
+                self._topic(name)
+            consumer = InProcessConsumer(self, list(topics), group_id, from_beginning)
+            if group_id is not None:
+                group = self._groups.setdefault(group_id, _Group())
+                group.members.append(consumer)
+                self._rebalance(group)
+            else:
+                consumer._assign(self._all_partitions(consumer.topics), None)
+            return consumer
+
+    def _all_partitions(self, topics: list[str]) -> list[tuple[str, int]]:
+        return [(t, p) for t in topics for p in range(len(self._topics[t].partitions))]
+
+    def _rebalance(self, group: _Group) -> None:
+        group.generation += 1
+        members = group.members
+        for i, member in enumerate(members):
+            parts = self._all_partitions(member.topics)
+            member._assign([tp for j, tp in enumerate(parts) if j % len(members) == i], group)
+
+    def _rebalance_all(self) -> None:
+        for group in self._groups.values():
+            if group.members:
+                self._rebalance(group)
+
+    def _leave(self, consumer: InProcessConsumer) -> None:
+        with self._cond:
+            if consumer.group_id is None:
+                return
+            group = self._groups[consumer.group_id]
+            if consumer in group.members:
+                group.members.remove(consumer)
+                self._rebalance(group)
+            self._cond.notify_all()
+
+
+class _InProcessProducer(Producer):
+    def __init__(self, bus: InProcessBus) -> None:
+        self._bus = bus
+        self._closed = False
+
+    def publish_all(self, messages: Sequence[Message]) -> None:
+        if self._closed:
+            raise BusError("producer is closed")
+        self._bus._append(messages)
+
+    def close(self) -> None:
+        self._closed = True
+
+
+class InProcessConsumer(Consumer):
+    """A member of a group (or a group-less reader) of an :class:`InProcessBus`."""
+
+    def __init__(
+        self, bus: InProcessBus, topics: list[str], group_id: str | None, from_beginning: bool
+    ) -> None:
+        self._bus = bus
+        self.topics = topics
+        self.group_id = group_id
+        self._from_beginning = from_beginning
+        self._assignment: list[tuple[str, int]] = []
+        self._positions: dict[tuple[str, int], int] = {}
+        self._closed = False
+
+    def _assign(self, partitions: list[tuple[str, int]], group: _Group | None) -> None:
+        # Called under the bus lock. Progress not committed on a lost partition is lost (redelivered).
+        positions = {}
+        for tp in partitions:
+            if tp in self._assignment and tp in self._positions:
+                positions[tp] = self._positions[tp]
+            elif group is not None and tp in group.committed:
+                positions[tp] = group.committed[tp]
+            else:
+                log = self._bus._topics[tp[0]].partitions[tp[1]]
+                positions[tp] = 0 if self._from_beginning else len(log)
+        self._assignment = partitions
+        self._positions = positions
+
+    def poll(self, *, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
+        deadline = time.monotonic() + timeout
+        with self._bus._cond:
+            while True:
+                if self._closed:
+                    raise BusError("consumer is closed")
+                out: list[Record] = []
+                for tp in self._assignment:
+                    log = self._bus._topics[tp[0]].partitions[tp[1]]
+                    pos = self._positions[tp]
+                    take = log[pos : pos + max_records - len(out)]
+                    out.extend(take)
+                    self._positions[tp] = pos + len(take)
+                    if len(out) >= max_records:
+                        break
+                if out:
+                    return out
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return []
+                self._bus._cond.wait(remaining)
+
+    def commit(self, records: Sequence[Record]) -> None:
+        if self.group_id is None or not records:
+            return
+        with self._bus._cond:
+            group = self._bus._groups[self.group_id]
+            for (topic, partition), offset in _next_offsets(records).items():
+                if (topic, partition) not in self._assignment:
+                    raise BusError(
+                        f"commit failed: {topic}[{partition}] was reassigned in a rebalance", retriable=True
+                    )
+                if offset > group.committed.get((topic, partition), 0):
+                    group.committed[(topic, partition)] = offset
+
+    def rewind(self, records: Sequence[Record]) -> None:
+        with self._bus._cond:
+            first: dict[tuple[str, int], int] = {}
+            for r in records:
+                tp = (r.topic, r.partition)
+                first[tp] = min(first.get(tp, r.offset), r.offset)
+            for tp, offset in first.items():
+                if tp in self._positions:
+                    self._positions[tp] = min(self._positions[tp], offset)
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        with self._bus._cond:
+            return {
+                tp: len(self._bus._topics[tp[0]].partitions[tp[1]]) - self._positions[tp]
+                for tp in self._assignment
+            }
+
+    def close(self) -> None:
+        if not self._closed:
+            self._bus._leave(self)
+            self._closed = True
+
+
+def _next_offsets(records: Sequence[Record]) -> dict[tuple[str, int], int]:
+    """The offset to commit per partition: one past the highest record seen."""
+    result: dict[tuple[str, int], int] = {}
+    for r in records:
+        tp = (r.topic, r.partition)
+        result[tp] = max(result.get(tp, 0), r.offset + 1)
+    return result

@@ -1,0 +1,177 @@
+"""The ``monitor`` command line (DESIGN §5). Parses arguments, builds the settings once, dispatches.
+
+Each subcommand's implementation lives in ``pipelines/`` (the wiring) and is imported only when used, so
+``monitor --help`` stays fast and the classifier's heavy imports load only for the commands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from monitor import __version__
+from monitor.errors import ConfigError, MonitorError
+from monitor.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _handler(target: str) -> Callable[[argparse.Namespace, Settings], int]:
+    """A handler that imports ``module:function`` when called."""
+
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        module_name, func_name = target.split(":")
+        func: Handler = getattr(importlib.import_module(module_name), func_name)
+        return func(args, settings)
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="monitor",
+        description="Event-streaming news monitor for India-US relations.",
+        epilog="Settings come from MONITOR_* environment variables (see README); feeds and rules from the "
+        "YAML config file.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--config", type=Path, metavar="FILE",
+        help="YAML config with feeds and rules (default: $MONITOR_CONFIG, else the packaged default)",
+    )
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, target: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(handler=_handler(target))
+        return p
+
+    run = add("run", "pipelines.run:main", "run the whole pipeline (poller, scorer, alerter) in one process")
+    run.add_argument("--once", action="store_true",
+                     help="poll each feed once, process everything, print the alerts that fired, exit")
+    run.add_argument("--feed", action="append", default=[], metavar="URL",
+                     help="poll this feed URL instead of the configured feeds (repeatable)")
+    run.add_argument("--state-dir", type=Path, metavar="DIR", help="where SQLite state lives (default: state/)")
+
+    add("poller", "pipelines.poller:main", "run the feed poller stage on Kafka")
+    add("scorer", "pipelines.scorer:main", "run the classifier stage on Kafka")
+    add("alerter", "pipelines.alerter:main", "run the signals and alerts stage on Kafka")
+
+    score = add("score", "pipelines.offline:score", "score a JSON Lines file of articles offline")
+    score.add_argument("--input", type=Path, required=True, metavar="IN.jsonl",
+                       help="lines with id, title and optional summary ('-' for stdin)")
+    score.add_argument("--output", type=Path, metavar="OUT.jsonl", help="output file (default: stdout)")
+
+    ev = add("eval", "pipelines.offline:evaluate", "evaluate the classifier on a labelled JSON Lines file")
+    ev.add_argument("--input", type=Path, required=True, metavar="LABELLED.jsonl",
+                    help="lines with title, lead/summary, relevant, topics, stance")
+    ev.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+
+    train = add("train", "pipelines.offline:train", "train the classifier heads from the labelled data")
+    train.add_argument("--data", type=Path, metavar="DIR", help="labelled data (default: the packaged data)")
+    train.add_argument("--output", type=Path, metavar="DIR", help="where to write the heads (default: packaged)")
+
+    feeds = sub.add_parser("feeds", help="feed tools", description="feed tools")
+    feeds_sub = feeds.add_subparsers(dest="feeds_command", metavar="SUBCOMMAND", required=True)
+    check = feeds_sub.add_parser(
+        "check", help="fetch and parse feeds; print normalised entries as JSON lines",
+        description="fetch and parse feeds; print each entry as one ArticleFetched JSON object per line",
+    )
+    check.add_argument("sources", nargs="+", metavar="FILE_OR_URL")
+    check.set_defaults(handler=_handler("pipelines.feedtools:check"))
+    imp = feeds_sub.add_parser("import", help="turn an OPML file into feed entries for monitor.yaml",
+                               description="turn an OPML file into feed entries for monitor.yaml")
+    imp.add_argument("opml", type=Path, metavar="FILE.opml")
+    imp.add_argument("--output", type=Path, metavar="FILE",
+                     help="config file to add the feeds to (default: print YAML to stdout)")
+    imp.set_defaults(handler=_handler("pipelines.feedtools:import_opml"))
+
+    alerts = sub.add_parser("alerts", help="alert tools", description="alert tools")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", metavar="SUBCOMMAND", required=True)
+    tail = alerts_sub.add_parser("tail", help="print alerts from the alert topic as JSON lines",
+                                 description="subscribe to the alert topic and print alerts")
+    tail.add_argument("--from-beginning", action="store_true", help="start at the oldest alert")
+    tail.add_argument("--max", type=int, metavar="N", help="exit after N alerts")
+    tail.add_argument("--severity", action="append", choices=["info", "warning", "critical"],
+                      help="only alerts of this severity (repeatable)")
+    tail.add_argument("--topic", action="append", metavar="TOPIC",
+                      help="only alerts about this subject topic (repeatable)")
+    tail.add_argument("--format", choices=["json", "text"], default=None,
+                      help="json lines (default when piped) or one readable line per alert (terminals)")
+    tail.add_argument("--timeout", type=float, metavar="SECONDS",
+                      help="exit after this many seconds without a new alert")
+    tail.set_defaults(handler=_handler("pipelines.alerttools:tail"))
+
+    topics = sub.add_parser("topics", help="Kafka topic tools", description="Kafka topic tools")
+    topics_sub = topics.add_subparsers(dest="topics_command", metavar="SUBCOMMAND", required=True)
+    create = topics_sub.add_parser(
+        "create", help="create the Kafka topics (idempotent)",
+        description="create news.articles, news.scored, news.signals, news.alerts and news.deadletter",
+    )
+    create.add_argument("--partitions", type=int, help="partitions per topic (default: settings)")
+    create.add_argument("--replication-factor", type=int, help="replication factor (default: settings)")
+    create.set_defaults(handler=_handler("pipelines.topics:create"))
+    return parser
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(
+            {
+                "time": self.formatTime(record),
+                "level": record.levelname,
+                "logger": record.name,
+                "message": record.getMessage(),
+            }
+        )
+
+
+def configure_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if settings.log_format == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+    for noisy in ("kafka", "apscheduler", "httpx", "httpcore", "transformers"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    overrides: dict[str, object] = {}
+    if args.config is not None:
+        overrides["config"] = args.config
+    if args.log_level is not None:
+        overrides["log_level"] = args.log_level
+    if getattr(args, "state_dir", None) is not None:
+        overrides["state_dir"] = args.state_dir
+    try:
+        settings = load_settings(os.environ, **overrides)
+        configure_logging(settings)
+        code: int = args.handler(args, settings)
+        return code
+    except ConfigError as exc:
+        print(f"monitor: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except MonitorError as exc:
+        print(f"monitor: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,105 @@
+"""The YAML config file: feeds, signal windows and alert rules.
+
+``load_config(path)`` returns a validated :class:`MonitorConfig` or raises :class:`ConfigError` naming the
+file, the key (``rules[2].window``) and what was expected. Without a path the packaged default
+(``monitor/default.yaml``: the default feed list and rule set) is used.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from monitor.alerts.rules import RuleConfig
+from monitor.durations import Duration
+from monitor.errors import ConfigError
+from monitor.feeds.model import FeedConfig
+
+DEFAULT_CONFIG = "default.yaml"
+
+
+class SignalsConfig(BaseModel):
+    """Event-time windows of the signals and how late an article may arrive."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    windows: tuple[Duration, ...] = Field(
+        default=(timedelta(hours=6), timedelta(hours=24), timedelta(days=7))
+    )
+    allowed_lateness: Duration = Field(default=timedelta(hours=6))
+
+    @field_validator("windows")
+    @classmethod
+    def _positive(cls, value: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
+        if not value or any(w <= timedelta(0) for w in value):
+            raise ValueError("at least one positive window")
+        return value
+
+
+class MonitorConfig(BaseModel):
+    """The whole config file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    feeds: tuple[FeedConfig, ...] = ()
+    signals: SignalsConfig = SignalsConfig()
+    rules: tuple[RuleConfig, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique(self) -> MonitorConfig:
+        for kind, names in (("feeds", [f.id for f in self.feeds]), ("rules", [r.name for r in self.rules])):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"unique {kind} ids/names; duplicated: {dupes}")
+        return self
+
+
+def _key(loc: tuple[int | str, ...]) -> str:
+    key = ""
+    for part in loc:
+        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
+    return key
+
+
+def parse_config(data: Any, *, source: str) -> MonitorConfig:
+    """Validate already-loaded YAML data; ``source`` names it in errors."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source=source, key="", expected="a mapping with feeds, signals and rules")
+    try:
+        return MonitorConfig.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        expected = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            expected = "no such key"
+        elif error["type"] == "missing":
+            expected = "this key (it is required)"
+        raise ConfigError(source=source, key=_key(loc), expected=expected, got=error.get("input")) from exc
+
+
+def load_config(path: Path | None) -> MonitorConfig:
+    """Load and validate the config file at ``path``, or the packaged default when ``path`` is None."""
+    if path is None:
+        text = resources.files("monitor").joinpath(DEFAULT_CONFIG).read_text(encoding="utf-8")
+        return parse_config(yaml.safe_load(text), source=f"<packaged {DEFAULT_CONFIG}>")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(source=str(path), key="", expected=f"a readable file ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(source=str(path), key="", expected="UTF-8 text") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(source=str(path), key=where, expected=f"valid YAML ({exc})") from exc
+    return parse_config(data, source=str(path))

@@ -1,0 +1,58 @@
+"""Durations as people write them in config files: ``90s``, ``15m``, ``6h``, ``7d``, ``1h30m``."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer
+
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """Parse ``value`` (a duration string, seconds as a number, or a timedelta) into a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("a duration such as '15m', '6h' or '7d'")
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    if not isinstance(value, str):
+        raise ValueError("a duration such as '15m', '6h' or '7d'")
+    text = value.strip().lower()
+    negative = text.startswith("-")
+    if negative:
+        text = text[1:]
+    pos = 0
+    seconds = 0.0
+    for match in _PART.finditer(text):
+        if match.start() != pos:
+            break
+        seconds += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(text) or not text:
+        raise ValueError("a duration such as '15m', '6h' or '7d'")
+    return timedelta(seconds=-seconds if negative else seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    """The shortest exact form: 21600 s -> ``6h``; 5400 s -> ``90m``."""
+    seconds = value.total_seconds()
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    for unit in ("w", "d", "h", "m", "s"):
+        size = _UNITS[unit]
+        if seconds >= size and seconds % size == 0:
+            return f"{sign}{int(seconds // size)}{unit}"
+    return f"{sign}{seconds:g}s"
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+]
+"""A pydantic field type for durations written as strings."""

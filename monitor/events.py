@@ -1,0 +1,333 @@
+"""The event contracts (DESIGN §4): frozen, past-tense event types with symmetric JSON encode/decode.
+
+Every record on the bus is one JSON object, UTF-8, with ``schema_version`` and ``type``. Times are RFC 3339
+in UTC. Decoding anything that is not a valid event raises :class:`~monitor.errors.DecodeError` with the
+reason, so the stage can dead-letter it and move on. Fields may be added, never renamed or removed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+)
+
+from monitor.errors import DecodeError
+
+SCHEMA_VERSION = 1
+
+TOPICS: tuple[str, ...] = (
+    "trade_tariffs",
+    "critical_minerals",
+    "energy_nuclear",
+    "defence",
+    "technology",
+    "indo_pacific_quad",
+    "diplomacy_other",
+)
+"""The fixed topic labels (DESIGN §3, contract)."""
+
+OVERALL = "overall"
+"""The subject of signals and alerts computed over all topics."""
+
+StanceLabel = Literal["strain", "cooperation", "neutral"]
+STANCE_LABELS: tuple[StanceLabel, ...] = ("strain", "cooperation", "neutral")
+
+Severity = Literal["info", "warning", "critical"]
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def format_time(value: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z`` suffix, the one time format on the wire."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+UtcDatetime = Annotated[
+    AwareDatetime,
+    AfterValidator(_to_utc),
+    PlainSerializer(format_time, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Event(BaseModel):
+    """Base of all events: frozen, unknown fields ignored (newer producers may add fields)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    type: str = ""
+
+    event_type: ClassVar[str] = ""
+
+    def model_post_init(self, context: Any, /) -> None:
+        # The wire name of the type is always the class's, whatever the input said.
+        object.__setattr__(self, "type", self.event_type)
+
+    def encode(self) -> bytes:
+        """The record value: compact JSON, UTF-8."""
+        return self.model_dump_json().encode("utf-8")
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The JSON object as a dict (what :meth:`encode` writes)."""
+        result: dict[str, Any] = json.loads(self.model_dump_json())
+        return result
+
+
+class Source(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    feed_id: str
+    name: str
+    url: str
+
+
+class _ArticleFields(Event):
+    article_id: str = Field(min_length=1)
+    story_id: str = Field(min_length=1)
+    url: str
+    title: str
+    summary: str
+    published_at: UtcDatetime
+    fetched_at: UtcDatetime
+    language: str | None
+    source: Source
+    relevance_hint: Probability
+
+
+class ArticleFetched(_ArticleFields):
+    """A new article the poller saw in a feed (topic ``news.articles``, key ``article_id``)."""
+
+    event_type: ClassVar[str] = "ArticleFetched"
+
+
+class Stance(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    score: Annotated[float, Field(ge=-1.0, le=1.0)]
+    label: StanceLabel
+    probabilities: dict[StanceLabel, Probability]
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    name: str
+    version: str
+
+
+class ArticleScored(_ArticleFields):
+    """An article with the classifier's judgement (topic ``news.scored``, key ``article_id``)."""
+
+    event_type: ClassVar[str] = "ArticleScored"
+
+    relevance: Probability
+    topics: dict[str, Probability]
+    stance: Stance
+    model: ModelInfo
+    evidence: list[str]
+    scored_at: UtcDatetime | None = None
+
+    @field_validator("topics")
+    @classmethod
+    def _known_topics(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(TOPICS))
+        if unknown:
+            raise ValueError(f"unknown topic labels {unknown}; known: {list(TOPICS)}")
+        return value
+
+    @classmethod
+    def from_article(cls, article: ArticleFetched, **scores: Any) -> ArticleScored:
+        fields = article.model_dump(exclude={"type", "schema_version"})
+        return cls(**fields, **scores)
+
+
+class SignalUpdated(Event):
+    """One point of a signal's time series (topic ``news.signals``, key = signal name)."""
+
+    event_type: ClassVar[str] = "SignalUpdated"
+
+    signal: str
+    topic: str
+    window: str
+    value: float | None
+    articles: int = Field(ge=0)
+    stories: int = Field(ge=0)
+    at: UtcDatetime
+
+    @property
+    def key(self) -> str:
+        return f"{self.signal}/{self.topic}/{self.window}"
+
+
+class AlertEvidence(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    article_id: str
+    title: str
+    url: str
+    stance: float
+    evidence: str | None = None
+
+
+class _AlertFields(Event):
+    alert_id: str
+    rule: str
+    severity: Severity
+    state: str
+    subject: str
+    signal: str = ""
+    value: float | None
+    threshold: float | None
+    baseline: float | None
+    window: str
+    started_at: UtcDatetime
+    at: UtcDatetime
+    evidence: list[AlertEvidence]
+    summary: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.rule}/{self.subject}"
+
+
+class AlertFiring(_AlertFields):
+    """A rule's condition held long enough: an alert episode is firing (topic ``news.alerts``)."""
+
+    event_type: ClassVar[str] = "AlertFiring"
+
+    state: Literal["firing"] = "firing"
+
+
+class AlertResolved(_AlertFields):
+    """A firing alert's condition cleared (topic ``news.alerts``); same ``alert_id`` as its firing."""
+
+    event_type: ClassVar[str] = "AlertResolved"
+
+    state: Literal["resolved"] = "resolved"
+
+
+class DeadLetter(Event):
+    """A record a stage could not decode or process (topic ``news.deadletter``)."""
+
+    event_type: ClassVar[str] = "DeadLetter"
+
+    stage: str
+    reason: str
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value_base64: str
+    at: UtcDatetime
+
+    @property
+    def original_value(self) -> bytes:
+        return base64.b64decode(self.value_base64)
+
+
+E = TypeVar("E", bound=Event)
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    ArticleFetched,
+    ArticleScored,
+    SignalUpdated,
+    AlertFiring,
+    AlertResolved,
+    DeadLetter,
+)
+_BY_NAME: dict[str, type[Event]] = {cls.event_type: cls for cls in EVENT_TYPES}
+
+
+def _load_object(data: bytes | str) -> dict[str, Any]:
+    try:
+        obj = json.loads(data)
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"not UTF-8: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise DecodeError(f"not valid JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise DecodeError(f"not a JSON object but {type(obj).__name__}")
+    if "schema_version" not in obj:
+        raise DecodeError("missing field 'schema_version'")
+    if obj["schema_version"] != SCHEMA_VERSION:
+        raise DecodeError(
+            f"unsupported schema_version {obj['schema_version']!r} (this build reads {SCHEMA_VERSION})"
+        )
+    return obj
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        loc = ".".join(str(p) for p in error["loc"]) or "<record>"
+        if error["type"] == "missing":
+            parts.append(f"missing field '{loc}'")
+        else:
+            parts.append(f"field '{loc}': {error['msg']}")
+    return "; ".join(parts)
+
+
+def decode(cls: type[E], data: bytes | str) -> E:
+    """Decode a record value into ``cls``; raise :class:`DecodeError` with the reason if it is not one."""
+    obj = _load_object(data)
+    declared = obj.get("type")
+    if declared not in (None, "", cls.event_type):
+        raise DecodeError(f"record of type {declared!r} where {cls.event_type!r} was expected")
+    try:
+        return cls.model_validate(obj)
+    except ValidationError as exc:
+        raise DecodeError(f"invalid {cls.event_type}: {_describe(exc)}") from exc
+
+
+def decode_any(data: bytes | str, *, allowed: tuple[type[Event], ...] = EVENT_TYPES) -> Event:
+    """Decode a record whose type is named by its ``type`` field, among ``allowed``."""
+    obj = _load_object(data)
+    name = obj.get("type")
+    cls = _BY_NAME.get(name) if isinstance(name, str) else None
+    if cls is None or cls not in allowed:
+        raise DecodeError(
+            f"record type {name!r} is not one of {[c.event_type for c in allowed]}"
+        )
+    try:
+        return cls.model_validate(obj)
+    except ValidationError as exc:
+        raise DecodeError(f"invalid {cls.event_type}: {_describe(exc)}") from exc
+
+
+def decode_alert(data: bytes | str) -> AlertFiring | AlertResolved:
+    """Decode a record of the alert topic (either lifecycle event)."""
+    event = decode_any(data, allowed=(AlertFiring, AlertResolved))
+    assert isinstance(event, AlertFiring | AlertResolved)
+    return event
+
+
+def json_schema(cls: type[Event]) -> dict[str, Any]:
+    """The JSON Schema of a record of ``cls``, as shipped in ``monitor/schemas/``."""
+    schema = cls.model_json_schema(mode="serialization")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"https://india-us-monitor.example/schemas/{cls.event_type}.json"
+    schema["title"] = cls.event_type
+    schema["description"] = (cls.__doc__ or "").strip().splitlines()[0]
+    props = schema["properties"]
+    props["schema_version"] = {"const": SCHEMA_VERSION, "type": "integer"}
+    props["type"] = {"const": cls.event_type, "type": "string"}
+    # Producers always write every field; optional ones as null.
+    schema["required"] = sorted(props)
+    return schema

@@ -1,0 +1,1 @@
+"""Feed ingestion: fetch, parse, normalise, dedup, relevance gate."""

@@ -1,0 +1,46 @@
+"""The feed list as written in ``monitor.yaml``."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from monitor.durations import Duration
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+class FeedConfig(BaseModel):
+    """One feed: a stable id, its URL, a display name, and optionally its own poll interval."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    id: str
+    url: str
+    name: str
+    interval: Duration = Field(default=timedelta(minutes=15))
+    language: str | None = None
+    tags: tuple[str, ...] = ()
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _ID.match(value):
+            raise ValueError("a lowercase slug of letters, digits, '-', '_' or '.' (at most 64)")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("an http:// or https:// URL")
+        return value
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: timedelta) -> timedelta:
+        if not timedelta(minutes=1) <= value <= timedelta(days=1):
+            raise ValueError("an interval between 1m and 24h")
+        return value

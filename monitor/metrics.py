@@ -1,0 +1,127 @@
+"""All Prometheus metrics of the project, in one place, on an injected registry.
+
+Conventions: the ``monitor_`` namespace, base units (``_seconds``, ``_bytes``), ``_total`` for counters,
+low-cardinality labels (stage, topic, outcome, feed). Each stage builds the metric groups it uses on its
+process's registry; tests build them on a fresh ``CollectorRegistry``.
+
+:func:`serve` exposes ``/metrics`` and ``/healthz`` over HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from monitor import __version__
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "monitor"
+
+
+class StageMetrics:
+    """The consume/publish loop shared by every stage (label ``stage``: poller, scorer, alerter)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.consumed = Counter(
+            "records_consumed", "Records consumed from the bus.", ["stage", "topic"],
+            namespace=NAMESPACE, registry=registry,
+        )
+        self.published = Counter(
+            "records_published", "Records published to the bus and acknowledged.", ["stage", "topic"],
+            namespace=NAMESPACE, registry=registry,
+        )
+        self.deadletters = Counter(
+            "deadletters", "Records sent to the dead-letter topic, by the topic they came from.",
+            ["stage", "topic"], namespace=NAMESPACE, registry=registry,
+        )
+        self.errors = Counter(
+            "stage_errors", "Errors a stage recovered from, by kind.", ["stage", "kind"],
+            namespace=NAMESPACE, registry=registry,
+        )
+        self.batch_seconds = Histogram(
+            "stage_batch_seconds", "Time to process and publish one consumed batch.", ["stage"],
+            namespace=NAMESPACE, registry=registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.consumer_lag = Gauge(
+            "consumer_lag_records", "Records on the input topic not yet consumed by this stage.",
+            ["stage", "topic"], namespace=NAMESPACE, registry=registry,
+        )
+        self.last_progress = Gauge(
+            "stage_last_progress_timestamp_seconds", "Unix time of the stage's last processed batch.",
+            ["stage"], namespace=NAMESPACE, registry=registry,
+        )
+
+
+def build_info(registry: CollectorRegistry, *, stage: str) -> None:
+    """``monitor_build_info{version,stage}``: which build is running where."""
+    info = Info("build", "Build of the running process.", namespace=NAMESPACE, registry=registry)
+    info.info({"version": __version__, "stage": stage})
+
+
+HealthCheck = Callable[[], tuple[bool, str]]
+
+
+class MetricsServer:
+    """Serves ``/metrics`` (Prometheus text format) and ``/healthz`` (200 ok / 503 reason)."""
+
+    def __init__(
+        self, registry: CollectorRegistry, *, host: str, port: int, health: HealthCheck | None = None
+    ) -> None:
+        self._registry = registry
+        self._health = health or (lambda: (True, "ok"))
+        registry_ref, health_ref = self._registry, self._health
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if path == "/metrics":
+                    body = generate_latest(registry_ref)
+                    self._send(200, CONTENT_TYPE_LATEST, body)
+                elif path in ("/healthz", "/health"):
+                    ok, reason = health_ref()
+                    self._send(200 if ok else 503, "text/plain; charset=utf-8", (reason + "\n").encode())
+                else:
+                    self._send(404, "text/plain; charset=utf-8", b"not found: try /metrics or /healthz\n")
+
+            def _send(self, status: int, content_type: str, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> MetricsServer:
+        self._thread.start()
+        log.info("serving /metrics and /healthz on port %d", self.port)
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+# --- poller metrics (feed ingestion) ---
+
+
+# --- scorer metrics (classifier stage) ---
+
+
+# --- alerter metrics (signals and alerts) ---

@@ -1,0 +1,166 @@
+"""Process settings: one frozen object per process, built once in ``main()`` and passed down.
+
+Read from the environment with the prefix ``MONITOR_`` and ``__`` for nesting
+(``MONITOR_SCORER__BATCH_SIZE=16``); the standard ``KAFKA_BOOTSTRAP_SERVERS`` is honoured too. Feeds and
+rules live in the YAML config file (:mod:`monitor.config`), not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from monitor.durations import Duration
+from monitor.errors import ConfigError
+
+ENV_PREFIX = "MONITOR_"
+ENV_NESTED_DELIMITER = "__"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+class TopicNames(_Section):
+    """Names of the Kafka topics (DESIGN §2)."""
+
+    articles: str = "news.articles"
+    scored: str = "news.scored"
+    signals: str = "news.signals"
+    alerts: str = "news.alerts"
+    deadletter: str = "news.deadletter"
+
+
+class KafkaSettings(_Section):
+    """The broker connection and topic layout. No ``bootstrap_servers`` means: no Kafka."""
+
+    bootstrap_servers: str | None = None
+    client_id: str = "india-us-monitor"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    request_timeout: Duration = Field(default="30s")
+    delivery_timeout: Duration = Field(default="120s")
+    session_timeout: Duration = Field(default="30s")
+    max_poll_interval: Duration = Field(default="5m")
+    topics: TopicNames = TopicNames()
+    partitions: int = Field(default=3, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    retention: Duration = Field(default="30d")
+    deadletter_retention: Duration = Field(default="90d")
+
+
+class PollerSettings(_Section):
+    """Feed fetching and scheduling."""
+
+    user_agent: str = "india-us-monitor/0.1 (+https://github.com/india-us-monitor; news monitor)"
+    connect_timeout: Duration = Field(default="10s")
+    read_timeout: Duration = Field(default="30s")
+    max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_redirects: int = Field(default=5, ge=0)
+    per_host_concurrency: int = Field(default=2, ge=1)
+    workers: int = Field(default=8, ge=1)
+    backoff_base: Duration = Field(default="2m")
+    backoff_cap: Duration = Field(default="6h")
+    jitter: float = Field(default=0.1, ge=0.0, le=0.5)
+    misfire_grace: Duration = Field(default="5m")
+    min_interval: Duration = Field(default="5m")
+    seen_retention: Duration = Field(default="90d")
+    state_path: Path | None = None
+
+
+class ScorerSettings(_Section):
+    """The classifier stage."""
+
+    batch_size: int = Field(default=32, ge=1, le=1024)
+    max_wait: Duration = Field(default="1s")
+    threads: int | None = Field(default=None, ge=1)
+    model_dir: Path | None = None
+    max_chunks: int = Field(default=4, ge=1)
+
+
+class AlerterSettings(_Section):
+    """Signals and alerting."""
+
+    state_path: Path | None = None
+    webhook_url: str | None = None
+    webhook_timeout: Duration = Field(default="10s")
+    webhook_max_retries: int = Field(default=5, ge=0)
+
+
+class MetricsSettings(_Section):
+    """The ``/metrics`` and ``/healthz`` endpoint of this process (port 0: none)."""
+
+    host: str = "0.0.0.0"
+    port: int = Field(default=9100, ge=0, le=65535)
+
+
+class Settings(BaseSettings):
+    """Everything a process needs that is not the feed and rule list."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTED_DELIMITER,
+        frozen=True,
+        extra="ignore",
+        case_sensitive=False,
+        validate_default=True,
+    )
+
+    config: Path | None = None
+    state_dir: Path = Path("state")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    kafka: KafkaSettings = KafkaSettings()
+    poller: PollerSettings = PollerSettings()
+    scorer: ScorerSettings = ScorerSettings()
+    alerter: AlerterSettings = AlerterSettings()
+    metrics: MetricsSettings = MetricsSettings()
+
+    @property
+    def uses_kafka(self) -> bool:
+        return bool(self.kafka.bootstrap_servers)
+
+    def state_path(self, name: str) -> Path:
+        """Path of a state file under ``state_dir``."""
+        return self.state_dir / name
+
+
+def env_var_names() -> set[str]:
+    """Every environment variable name the settings understand (for checks of deploy files)."""
+    names = {"KAFKA_BOOTSTRAP_SERVERS"}
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for field_name, field in model.model_fields.items():
+            name = f"{prefix}{field_name.upper()}"
+            names.add(name)
+            annotation = field.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                walk(annotation, name + ENV_NESTED_DELIMITER)
+
+    walk(Settings, ENV_PREFIX)
+    return names
+
+
+def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:
+    """Build the settings from ``environ`` (call once, in ``main()``); errors name the variable."""
+    init: dict[str, Any] = {}
+    bootstrap = environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    prefixed = f"{ENV_PREFIX}KAFKA{ENV_NESTED_DELIMITER}BOOTSTRAP_SERVERS"
+    if bootstrap and not any(k.upper() == prefixed for k in environ):
+        init["kafka"] = {"bootstrap_servers": bootstrap}
+    for key, value in overrides.items():
+        if value is not None:
+            init[key] = value
+    try:
+        return Settings(**init)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = [str(p) for p in error["loc"]]
+        key = ENV_PREFIX + ENV_NESTED_DELIMITER.join(p.upper() for p in loc)
+        raise ConfigError(source="environment", key=key, expected=error["msg"], got=error.get("input")) from exc

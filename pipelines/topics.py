@@ -1,0 +1,39 @@
+"""``monitor topics create``: create the project's Kafka topics (idempotent)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+
+from monitor.bus import topic_specs
+from monitor.bus.kafka import KafkaBus
+from monitor.errors import ConfigError
+from monitor.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.uses_kafka:
+        raise ConfigError(
+            source="environment", key="KAFKA_BOOTSTRAP_SERVERS",
+            expected="the Kafka bootstrap servers (host:port) to create the topics on",
+        )
+    specs = topic_specs(settings)
+    if args.partitions is not None or args.replication_factor is not None:
+        specs = [
+            dataclasses.replace(
+                s,
+                partitions=args.partitions if args.partitions and s.partitions > 1 else s.partitions,
+                replication_factor=args.replication_factor or s.replication_factor,
+            )
+            for s in specs
+        ]
+    bus = KafkaBus(settings.kafka)
+    created = set(bus.create_topics(specs))
+    for spec in specs:
+        state = "created" if spec.name in created else "exists"
+        print(f"{spec.name}\t{state}\tpartitions={spec.partitions}\treplication={spec.replication_factor}\t"
+              + " ".join(f"{k}={v}" for k, v in sorted(spec.config.items())))
+    return 0
