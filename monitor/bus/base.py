@@ -94,6 +94,10 @@ class Consumer(ABC):
         """Deliver ``records`` again on the next poll (after a failure to process them)."""
 
     @abstractmethod
+    def assignment(self) -> set[tuple[str, int]]:
+        """The (topic, partition) pairs this consumer currently reads."""
+
+    @abstractmethod
     def lag(self) -> dict[tuple[str, int], int]:
         """Records not yet consumed per (topic, partition) assigned to this consumer."""
 

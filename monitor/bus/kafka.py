@@ -201,6 +201,9 @@ class _KafkaConsumer(Consumer):
                 if tp in assigned:
                     self._consumer.seek(tp, offset)
 
+    def assignment(self) -> set[tuple[str, int]]:
+        return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+
     def lag(self) -> dict[tuple[str, int], int]:
         with _translated("reading end offsets"):
             assigned = list(self._consumer.assignment())

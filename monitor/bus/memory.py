@@ -206,6 +206,10 @@ class InProcessConsumer(Consumer):
                 if tp in self._positions:
                     self._positions[tp] = min(self._positions[tp], offset)
 
+    def assignment(self) -> set[tuple[str, int]]:
+        with self._bus._cond:
+            return set(self._assignment)
+
     def lag(self) -> dict[tuple[str, int], int]:
         with self._bus._cond:
             return {
