@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
-        "--config", type=Path, metavar="FILE",
+        "--config",
+        type=Path,
+        metavar="FILE",
         help="YAML config with feeds and rules (default: $MONITOR_CONFIG, else the packaged default)",
     )
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level")
@@ -56,65 +58,109 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     run = add("run", "pipelines.run:main", "run the whole pipeline (poller, scorer, alerter) in one process")
-    run.add_argument("--once", action="store_true",
-                     help="poll each feed once, process everything, print the alerts that fired, exit")
-    run.add_argument("--feed", action="append", default=[], metavar="URL",
-                     help="poll this feed URL instead of the configured feeds (repeatable)")
-    run.add_argument("--state-dir", type=Path, metavar="DIR", help="where SQLite state lives (default: state/)")
+    run.add_argument(
+        "--once",
+        action="store_true",
+        help="poll each feed once, process everything, print the alerts that fired, exit",
+    )
+    run.add_argument(
+        "--feed",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="poll this feed URL instead of the configured feeds (repeatable)",
+    )
+    run.add_argument(
+        "--state-dir", type=Path, metavar="DIR", help="where SQLite state lives (default: state/)"
+    )
 
     add("poller", "pipelines.poller:main", "run the feed poller stage on Kafka")
     add("scorer", "pipelines.scorer:main", "run the classifier stage on Kafka")
     add("alerter", "pipelines.alerter:main", "run the signals and alerts stage on Kafka")
 
     score = add("score", "pipelines.offline:score", "score a JSON Lines file of articles offline")
-    score.add_argument("--input", type=Path, required=True, metavar="IN.jsonl",
-                       help="lines with id, title and optional summary ('-' for stdin)")
+    score.add_argument(
+        "--input",
+        type=Path,
+        required=True,
+        metavar="IN.jsonl",
+        help="lines with id, title and optional summary ('-' for stdin)",
+    )
     score.add_argument("--output", type=Path, metavar="OUT.jsonl", help="output file (default: stdout)")
 
     ev = add("eval", "pipelines.offline:evaluate", "evaluate the classifier on a labelled JSON Lines file")
-    ev.add_argument("--input", type=Path, required=True, metavar="LABELLED.jsonl",
-                    help="lines with title, lead/summary, relevant, topics, stance")
+    ev.add_argument(
+        "--input",
+        type=Path,
+        required=True,
+        metavar="LABELLED.jsonl",
+        help="lines with title, lead/summary, relevant, topics, stance",
+    )
     ev.add_argument("--json", action="store_true", help="print the figures as one JSON object")
 
     train = add("train", "pipelines.offline:train", "train the classifier heads from the labelled data")
     train.add_argument("--data", type=Path, metavar="DIR", help="labelled data (default: the packaged data)")
-    train.add_argument("--output", type=Path, metavar="DIR", help="where to write the heads (default: packaged)")
+    train.add_argument(
+        "--output", type=Path, metavar="DIR", help="where to write the heads (default: packaged)"
+    )
 
     feeds = sub.add_parser("feeds", help="feed tools", description="feed tools")
     feeds_sub = feeds.add_subparsers(dest="feeds_command", metavar="SUBCOMMAND", required=True)
     check = feeds_sub.add_parser(
-        "check", help="fetch and parse feeds; print normalised entries as JSON lines",
+        "check",
+        help="fetch and parse feeds; print normalised entries as JSON lines",
         description="fetch and parse feeds; print each entry as one ArticleFetched JSON object per line",
     )
     check.add_argument("sources", nargs="+", metavar="FILE_OR_URL")
     check.set_defaults(handler=_handler("pipelines.feedtools:check"))
-    imp = feeds_sub.add_parser("import", help="turn an OPML file into feed entries for monitor.yaml",
-                               description="turn an OPML file into feed entries for monitor.yaml")
+    imp = feeds_sub.add_parser(
+        "import",
+        help="turn an OPML file into feed entries for monitor.yaml",
+        description="turn an OPML file into feed entries for monitor.yaml",
+    )
     imp.add_argument("opml", type=Path, metavar="FILE.opml")
-    imp.add_argument("--output", type=Path, metavar="FILE",
-                     help="config file to add the feeds to (default: print YAML to stdout)")
+    imp.add_argument(
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="config file to add the feeds to (default: print YAML to stdout)",
+    )
     imp.set_defaults(handler=_handler("pipelines.feedtools:import_opml"))
 
     alerts = sub.add_parser("alerts", help="alert tools", description="alert tools")
     alerts_sub = alerts.add_subparsers(dest="alerts_command", metavar="SUBCOMMAND", required=True)
-    tail = alerts_sub.add_parser("tail", help="print alerts from the alert topic as JSON lines",
-                                 description="subscribe to the alert topic and print alerts")
+    tail = alerts_sub.add_parser(
+        "tail",
+        help="print alerts from the alert topic as JSON lines",
+        description="subscribe to the alert topic and print alerts",
+    )
     tail.add_argument("--from-beginning", action="store_true", help="start at the oldest alert")
     tail.add_argument("--max", type=int, metavar="N", help="exit after N alerts")
-    tail.add_argument("--severity", action="append", choices=["info", "warning", "critical"],
-                      help="only alerts of this severity (repeatable)")
-    tail.add_argument("--topic", action="append", metavar="TOPIC",
-                      help="only alerts about this subject topic (repeatable)")
-    tail.add_argument("--format", choices=["json", "text"], default=None,
-                      help="json lines (default when piped) or one readable line per alert (terminals)")
-    tail.add_argument("--timeout", type=float, metavar="SECONDS",
-                      help="exit after this many seconds without a new alert")
+    tail.add_argument(
+        "--severity",
+        action="append",
+        choices=["info", "warning", "critical"],
+        help="only alerts of this severity (repeatable)",
+    )
+    tail.add_argument(
+        "--topic", action="append", metavar="TOPIC", help="only alerts about this subject topic (repeatable)"
+    )
+    tail.add_argument(
+        "--format",
+        choices=["json", "text"],
+        default=None,
+        help="json lines (default when piped) or one readable line per alert (terminals)",
+    )
+    tail.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="exit after this many seconds without a new alert"
+    )
     tail.set_defaults(handler=_handler("pipelines.alerttools:tail"))
 
     topics = sub.add_parser("topics", help="Kafka topic tools", description="Kafka topic tools")
     topics_sub = topics.add_subparsers(dest="topics_command", metavar="SUBCOMMAND", required=True)
     create = topics_sub.add_parser(
-        "create", help="create the Kafka topics (idempotent)",
+        "create",
+        help="create the Kafka topics (idempotent)",
         description="create news.articles, news.scored, news.signals, news.alerts and news.deadletter",
     )
     create.add_argument("--partitions", type=int, help="partitions per topic (default: settings)")

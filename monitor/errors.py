@@ -1,11 +1,11 @@
 """The project's exceptions: one root, structured arguments, third-party errors translated at the edge.
 
-    MonitorError
-    +-- ConfigError          a settings or config file value is wrong (file, key, expected)
-    +-- DecodeError          a record is not a valid event (reason); goes to the dead-letter topic
-    +-- BusError             the message bus failed (retriable or not)
-    +-- FetchError           a feed could not be fetched (outcome)
-    +-- ModelError           the classifier could not be loaded or run
+MonitorError
++-- ConfigError          a settings or config file value is wrong (file, key, expected)
++-- DecodeError          a record is not a valid event (reason); goes to the dead-letter topic
++-- BusError             the message bus failed (retriable or not)
++-- FetchError           a feed could not be fetched (outcome)
++-- ModelError           the classifier could not be loaded or run
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ class Event(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     type: str = ""
 
     event_type: ClassVar[str] = ""
@@ -257,9 +257,11 @@ _BY_NAME: dict[str, type[Event]] = {cls.event_type: cls for cls in EVENT_TYPES}
 
 def _load_object(data: bytes | str) -> dict[str, Any]:
     try:
-        obj = json.loads(data)
+        text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
     except UnicodeDecodeError as exc:
         raise DecodeError(f"not UTF-8: {exc}") from exc
+    try:
+        obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DecodeError(f"not valid JSON: {exc}") from exc
     if not isinstance(obj, dict):
@@ -302,9 +304,7 @@ def decode_any(data: bytes | str, *, allowed: tuple[type[Event], ...] = EVENT_TY
     name = obj.get("type")
     cls = _BY_NAME.get(name) if isinstance(name, str) else None
     if cls is None or cls not in allowed:
-        raise DecodeError(
-            f"record type {name!r} is not one of {[c.event_type for c in allowed]}"
-        )
+        raise DecodeError(f"record type {name!r} is not one of {[c.event_type for c in allowed]}")
     try:
         return cls.model_validate(obj)
     except ValidationError as exc:

@@ -8,6 +8,7 @@ rules live in the YAML config file (:mod:`monitor.config`), not here.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,33 +45,33 @@ class KafkaSettings(_Section):
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
-    request_timeout: Duration = Field(default="30s")
-    delivery_timeout: Duration = Field(default="120s")
-    session_timeout: Duration = Field(default="30s")
-    max_poll_interval: Duration = Field(default="5m")
+    request_timeout: Duration = Field(default=timedelta(seconds=30))
+    delivery_timeout: Duration = Field(default=timedelta(seconds=120))
+    session_timeout: Duration = Field(default=timedelta(seconds=30))
+    max_poll_interval: Duration = Field(default=timedelta(minutes=5))
     topics: TopicNames = TopicNames()
     partitions: int = Field(default=3, ge=1)
     replication_factor: int = Field(default=1, ge=1)
-    retention: Duration = Field(default="30d")
-    deadletter_retention: Duration = Field(default="90d")
+    retention: Duration = Field(default=timedelta(days=30))
+    deadletter_retention: Duration = Field(default=timedelta(days=90))
 
 
 class PollerSettings(_Section):
     """Feed fetching and scheduling."""
 
     user_agent: str = "india-us-monitor/0.1 (+https://github.com/india-us-monitor; news monitor)"
-    connect_timeout: Duration = Field(default="10s")
-    read_timeout: Duration = Field(default="30s")
+    connect_timeout: Duration = Field(default=timedelta(seconds=10))
+    read_timeout: Duration = Field(default=timedelta(seconds=30))
     max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_redirects: int = Field(default=5, ge=0)
     per_host_concurrency: int = Field(default=2, ge=1)
     workers: int = Field(default=8, ge=1)
-    backoff_base: Duration = Field(default="2m")
-    backoff_cap: Duration = Field(default="6h")
+    backoff_base: Duration = Field(default=timedelta(minutes=2))
+    backoff_cap: Duration = Field(default=timedelta(hours=6))
     jitter: float = Field(default=0.1, ge=0.0, le=0.5)
-    misfire_grace: Duration = Field(default="5m")
-    min_interval: Duration = Field(default="5m")
-    seen_retention: Duration = Field(default="90d")
+    misfire_grace: Duration = Field(default=timedelta(minutes=5))
+    min_interval: Duration = Field(default=timedelta(minutes=5))
+    seen_retention: Duration = Field(default=timedelta(days=90))
     state_path: Path | None = None
 
 
@@ -78,7 +79,7 @@ class ScorerSettings(_Section):
     """The classifier stage."""
 
     batch_size: int = Field(default=32, ge=1, le=1024)
-    max_wait: Duration = Field(default="1s")
+    max_wait: Duration = Field(default=timedelta(seconds=1))
     threads: int | None = Field(default=None, ge=1)
     model_dir: Path | None = None
     max_chunks: int = Field(default=4, ge=1)
@@ -89,7 +90,7 @@ class AlerterSettings(_Section):
 
     state_path: Path | None = None
     webhook_url: str | None = None
-    webhook_timeout: Duration = Field(default="10s")
+    webhook_timeout: Duration = Field(default=timedelta(seconds=10))
     webhook_max_retries: int = Field(default=5, ge=0)
 
 
@@ -163,4 +164,6 @@ def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:
         error = exc.errors()[0]
         loc = [str(p) for p in error["loc"]]
         key = ENV_PREFIX + ENV_NESTED_DELIMITER.join(p.upper() for p in loc)
-        raise ConfigError(source="environment", key=key, expected=error["msg"], got=error.get("input")) from exc
+        raise ConfigError(
+            source="environment", key=key, expected=error["msg"], got=error.get("input")
+        ) from exc

@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 def create(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.uses_kafka:
         raise ConfigError(
-            source="environment", key="KAFKA_BOOTSTRAP_SERVERS",
+            source="environment",
+            key="KAFKA_BOOTSTRAP_SERVERS",
             expected="the Kafka bootstrap servers (host:port) to create the topics on",
         )
     specs = topic_specs(settings)
@@ -34,6 +35,8 @@ def create(args: argparse.Namespace, settings: Settings) -> int:
     created = set(bus.create_topics(specs))
     for spec in specs:
         state = "created" if spec.name in created else "exists"
-        print(f"{spec.name}\t{state}\tpartitions={spec.partitions}\treplication={spec.replication_factor}\t"
-              + " ".join(f"{k}={v}" for k, v in sorted(spec.config.items())))
+        print(
+            f"{spec.name}\t{state}\tpartitions={spec.partitions}\treplication={spec.replication_factor}\t"
+            + " ".join(f"{k}={v}" for k, v in sorted(spec.config.items()))
+        )
     return 0

@@ -64,9 +64,7 @@ class BusContract:
     def test_same_key_keeps_its_order(self, bus: Bus, unique_name: Callable[[str], str]) -> None:
         topic = self.topic(bus, unique_name)
         with bus.producer() as producer:
-            producer.publish_all(
-                [Message(topic, f"key{i % 5}", f"{i % 5}:{i}".encode()) for i in range(50)]
-            )
+            producer.publish_all([Message(topic, f"key{i % 5}", f"{i % 5}:{i}".encode()) for i in range(50)])
         with bus.consumer([topic], group_id=unique_name("g")) as consumer:
             records = drain(consumer, 50)
         for key in range(5):
@@ -137,16 +135,20 @@ class BusContract:
             )
 
         def process(items: list[Item[ArticleFetched]]) -> BatchResult:
-            return BatchResult(
-                messages=[Message(sink, i.event.article_id, i.event.encode()) for i in items]
-            )
+            return BatchResult(messages=[Message(sink, i.event.article_id, i.event.encode()) for i in items])
 
         consumer = bus.consumer([source], group_id=group)
         producer = bus.producer()
         runner: StageRunner[ArticleFetched] = StageRunner(
-            stage="test", consumer=consumer, producer=producer,
-            decode=lambda b: decode(ArticleFetched, b), process=process,  # type: ignore[arg-type]
-            deadletter_topic=dead, metrics=StageMetrics(CollectorRegistry()), max_records=10, max_wait=0.5,
+            stage="test",
+            consumer=consumer,
+            producer=producer,
+            decode=lambda b: decode(ArticleFetched, b),
+            process=process,  # type: ignore[arg-type]
+            deadletter_topic=dead,
+            metrics=StageMetrics(CollectorRegistry()),
+            max_records=10,
+            max_wait=0.5,
         )
         consumed = 0
         deadline = time.monotonic() + DEADLINE
@@ -162,7 +164,8 @@ class BusContract:
         assert outputs == ["a0001", "a0002"]
         letters = [decode(DeadLetter, r.value) for r in records if r.topic == dead]
         assert [(d.topic, d.partition, d.offset, d.key) for d in letters] == [
-            (source, 0, 1, "bad"), (source, 0, 2, "a0003")
+            (source, 0, 1, "bad"),
+            (source, 0, 2, "a0003"),
         ]
         assert base64.b64decode(letters[0].value_base64) == garbage
         assert "not UTF-8" in letters[0].reason

@@ -58,8 +58,13 @@ def scored(n: int = 1, *, stance: float = 0.6, **fields: Any) -> ArticleScored:
 
 def signal(**fields: Any) -> SignalUpdated:
     values: dict[str, Any] = {
-        "signal": "stance_index", "topic": "trade_tariffs", "window": "6h", "value": -0.42,
-        "articles": 12, "stories": 7, "at": T0,
+        "signal": "stance_index",
+        "topic": "trade_tariffs",
+        "window": "6h",
+        "value": -0.42,
+        "articles": 12,
+        "stories": 7,
+        "at": T0,
     }
     values.update(fields)
     return SignalUpdated(**values)
@@ -79,8 +84,13 @@ def _alert_fields() -> dict[str, Any]:
         "started_at": T0,
         "at": T0 + timedelta(hours=2),
         "evidence": [
-            AlertEvidence(article_id="a0001", title="US doubles tariffs on Indian goods",
-                          url="https://news.example/1", stance=-0.8, evidence="doubles tariffs")
+            AlertEvidence(
+                article_id="a0001",
+                title="US doubles tariffs on Indian goods",
+                url="https://news.example/1",
+                stance=-0.8,
+                evidence="doubles tariffs",
+            )
         ],
         "summary": "Trade and tariffs stance index fell to -0.55 over 24h (threshold -0.40).",
     }
@@ -96,8 +106,14 @@ def resolved(**fields: Any) -> AlertResolved:
 
 def deadletter(**fields: Any) -> DeadLetter:
     values: dict[str, Any] = {
-        "stage": "scorer", "reason": "undecodable: not valid JSON", "topic": "news.articles",
-        "partition": 1, "offset": 42, "key": "a0001", "value_base64": "/3Jhdw==", "at": T0,
+        "stage": "scorer",
+        "reason": "undecodable: not valid JSON",
+        "topic": "news.articles",
+        "partition": 1,
+        "offset": 42,
+        "key": "a0001",
+        "value_base64": "/3Jhdw==",
+        "at": T0,
     }
     values.update(fields)
     return DeadLetter(**values)

@@ -130,5 +130,5 @@ class Bus(ABC):
     def create_topics(self, specs: Sequence[TopicSpec]) -> list[str]:
         """Create the topics that do not exist yet; return the names created (idempotent)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing shared
         """Release shared resources (nothing by default)."""

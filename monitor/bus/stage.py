@@ -124,10 +124,16 @@ class StageRunner(Generic[T]):
             if len(items) == 1:
                 log.warning(
                     "stage=%s cannot process record topic=%s partition=%s offset=%s: %r",
-                    self.stage, items[0].record.topic, items[0].record.partition, items[0].record.offset, exc,
+                    self.stage,
+                    items[0].record.topic,
+                    items[0].record.partition,
+                    items[0].record.offset,
+                    exc,
                 )
                 return BatchResult(failures=[Failure(items[0].record, f"processing failed: {exc!r}")])
-            log.warning("stage=%s batch of %d failed (%r); retrying record by record", self.stage, len(items), exc)
+            log.warning(
+                "stage=%s batch of %d failed (%r); retrying record by record", self.stage, len(items), exc
+            )
             result = BatchResult()
             for item in items:
                 result.extend(self._isolate([item]))
@@ -147,7 +153,11 @@ class StageRunner(Generic[T]):
             except DecodeError as exc:
                 log.warning(
                     "stage=%s undecodable record topic=%s partition=%s offset=%s: %s",
-                    self.stage, record.topic, record.partition, record.offset, exc.reason,
+                    self.stage,
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    exc.reason,
                 )
                 failures.append(Failure(record, f"undecodable: {exc.reason}"))
         result = self._isolate(items) if items else BatchResult()

@@ -1,0 +1,110 @@
+"""Settings from the environment and the YAML config file: clear errors, nothing half-configured."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.config import load_config, parse_config
+from monitor.durations import format_duration, parse_duration
+from monitor.errors import ConfigError
+from monitor.settings import env_var_names, load_settings
+
+
+def test_defaults_without_environment():
+    settings = load_settings({})
+    assert not settings.uses_kafka
+    assert settings.scorer.batch_size == 32
+    assert settings.poller.read_timeout == timedelta(seconds=30)
+
+
+def test_prefixed_nested_variables_and_standard_kafka_variable(monkeypatch):
+    monkeypatch.setenv("MONITOR_SCORER__BATCH_SIZE", "8")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka:9092")
+    import os
+
+    settings = load_settings(os.environ)
+    assert settings.scorer.batch_size == 8
+    assert settings.kafka.bootstrap_servers == "kafka:9092"
+    assert settings.kafka.partitions == 3  # the rest of the section keeps its defaults
+    monkeypatch.setenv("MONITOR_KAFKA__BOOTSTRAP_SERVERS", "other:9092")
+    assert load_settings(os.environ).kafka.bootstrap_servers == "other:9092"
+
+
+def test_bad_environment_value_names_the_variable(monkeypatch):
+    monkeypatch.setenv("MONITOR_POLLER__READ_TIMEOUT", "soon")
+    import os
+
+    with pytest.raises(ConfigError) as info:
+        load_settings(os.environ)
+    assert info.value.key == "MONITOR_POLLER__READ_TIMEOUT"
+    assert "duration" in str(info.value)
+
+
+def test_settings_are_frozen():
+    settings = load_settings({})
+    with pytest.raises(Exception, match="frozen"):
+        settings.state_dir = Path("/tmp")  # type: ignore[misc]
+
+
+def test_env_var_names_cover_nested_settings():
+    names = env_var_names()
+    assert {"MONITOR_METRICS__PORT", "MONITOR_KAFKA__TOPICS__ALERTS", "KAFKA_BOOTSTRAP_SERVERS"} <= names
+
+
+def test_packaged_default_config_is_valid():
+    config = load_config(None)
+    assert config.signals.windows == (timedelta(hours=6), timedelta(hours=24), timedelta(days=7))
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "expected"),
+    [
+        ("feeds:\n  - {id: a, url: 'ftp://x', name: A}\n", "feeds[0].url", "http"),
+        ("feeds:\n  - {id: a, name: A}\n", "feeds[0].url", "required"),
+        ("feeds:\n  - {id: a, url: 'http://x', name: A, interval: soon}\n", "feeds[0].interval", "duration"),
+        ("signals:\n  windows: [6h, -1h]\n", "signals.windows", "positive"),
+        ("feeds: []\ncolour: blue\n", "colour", "no such key"),
+    ],
+)
+def test_bad_config_names_file_key_and_expectation(tmp_path, text, key, expected):
+    path = tmp_path / "monitor.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.source == str(path)
+    assert info.value.key == key
+    assert expected in info.value.expected
+    assert str(path) in str(info.value)
+
+
+def test_duplicate_feed_ids_are_rejected():
+    feed = {"id": "a", "url": "http://x", "name": "A"}
+    with pytest.raises(ConfigError, match="duplicated"):
+        parse_config({"feeds": [feed, feed]}, source="m.yaml")
+
+
+def test_unreadable_and_invalid_yaml_files(tmp_path):
+    with pytest.raises(ConfigError, match="readable file"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("feeds: [\n")
+    with pytest.raises(ConfigError, match="valid YAML"):
+        load_config(bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90s", 90), ("15m", 900), ("6h", 21600), ("7d", 604800), ("1h30m", 5400), (45, 45)]
+)
+def test_durations(text, seconds):
+    assert parse_duration(text).total_seconds() == seconds
+
+
+def test_duration_round_trip_and_errors():
+    assert format_duration(timedelta(hours=6)) == "6h"
+    assert format_duration(timedelta(minutes=90)) == "90m"
+    for bad in ("", "6x", "h", "1h 2", True, None):
+        with pytest.raises(ValueError):
+            parse_duration(bad)
