@@ -1,0 +1,1 @@
+"""Checks of the deploy files (Prometheus, Grafana, Dockerfile, compose.yaml); helpers in stackfiles."""
