@@ -34,6 +34,7 @@ if __name__ == "__main__":  # pragma: no cover - script mode only
 import argparse
 import atexit
 import base64
+import contextlib
 import hashlib
 import logging
 import shutil
@@ -44,7 +45,6 @@ import tempfile
 import threading
 import time
 import uuid
-import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -90,6 +90,10 @@ TEST_BROKER_CONFIG: dict[str, str] = {
     "share.coordinator.state.topic.replication.factor": "1",
     "share.coordinator.state.topic.min.isr": "1",
     "group.initial.rebalance.delay.ms": "0",
+    # After a kill() the restarted broker cannot register until the controller fences the old
+    # incarnation, one session timeout later (default 9 s).
+    "broker.session.timeout.ms": "6000",
+    "broker.heartbeat.interval.ms": "1000",
     "num.network.threads": "2",
     "num.io.threads": "2",
     "num.recovery.threads.per.data.dir": "1",
@@ -262,7 +266,8 @@ rootLogger.appenderRef.file.ref = FILE
 """
 
 
-_LIVE: weakref.WeakSet[KafkaBroker] = weakref.WeakSet()
+# Strong references: a broker object dropped without close() must still be stopped at exit.
+_LIVE: set[KafkaBroker] = set()
 
 
 @atexit.register
@@ -271,7 +276,7 @@ def _stop_leftovers() -> None:
     for broker in list(_LIVE):
         try:
             broker.close()
-        except Exception:  # noqa: BLE001 - best effort at exit; the error is logged
+        except Exception:  # best effort at exit; the error is logged
             log.exception("could not stop Kafka test broker %s at exit", broker.bootstrap)
 
 
@@ -297,6 +302,12 @@ class KafkaBroker:
         node_id: int = 1,
         work_dir: str | os.PathLike[str] | None = None,
     ) -> None:
+        """Configure a broker; nothing runs until :meth:`start`.
+
+        ``work_dir`` (an empty folder) replaces the temporary folder and is kept by
+        :meth:`close`, for a look at the logs afterwards. ``config`` entries override the
+        test settings in :data:`TEST_BROKER_CONFIG`.
+        """
         self._libs_dir = Path(libs_dir) if libs_dir else None
         self._java_arg = java
         self._jvm_options = tuple(jvm_options)
@@ -311,6 +322,7 @@ class KafkaBroker:
         self._controller_port: int | None = None
         self._cluster_id: str | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
         self._lock = threading.RLock()
 
     # -- public surface ----------------------------------------------------
@@ -360,11 +372,13 @@ class KafkaBroker:
         with self._lock:
             if self.running:
                 return self
+            limit = self.startup_timeout if timeout is None else timeout
+            deadline = time.monotonic() + limit
             if self._work_dir is None:
-                self._prepare()
+                self._prepare(deadline)
             self._launch()
             try:
-                self._wait_ready(self.startup_timeout if timeout is None else timeout)
+                self._wait_ready(deadline, limit)
             except BaseException:
                 self._terminate(kill=True)
                 raise
@@ -426,7 +440,7 @@ class KafkaBroker:
             raise KafkaHarnessError(f"no Kafka jars in {libs}; run `python tests/harness/kafka.py resolve`")
         return str(libs / "*")
 
-    def _prepare(self) -> None:
+    def _prepare(self, deadline: float) -> None:
         """Pick ports, write the configs and format KRaft storage: once per broker."""
         if self._work_dir_arg is not None:
             self._work_dir_arg.mkdir(parents=True, exist_ok=True)
@@ -435,8 +449,16 @@ class KafkaBroker:
         else:
             work = Path(tempfile.mkdtemp(prefix="kafka-test-broker-"))
             self._owns_work_dir = True
+        try:
+            self._write_and_format(work, deadline)
+        except BaseException:
+            if self._owns_work_dir:
+                shutil.rmtree(work, ignore_errors=True)
+            raise
         self._work_dir = work
         _LIVE.add(self)
+
+    def _write_and_format(self, work: Path, deadline: float) -> None:
         (work / "data").mkdir(exist_ok=True)
         (work / "logs").mkdir(exist_ok=True)
         self._broker_port, self._controller_port = _free_ports(2)
@@ -457,7 +479,9 @@ class KafkaBroker:
             **self._extra_config,
         }
         (work / "server.properties").write_text("".join(f"{k}={v}\n" for k, v in props.items()))
-        (work / "log4j2.properties").write_text(_LOG4J2_TEMPLATE.format(log_file=work / "logs" / "server.log"))
+        (work / "log4j2.properties").write_text(
+            _LOG4J2_TEMPLATE.format(log_file=work / "logs" / "server.log")
+        )
 
         cmd = [
             _java(self._java_arg),
@@ -472,10 +496,22 @@ class KafkaBroker:
             "--cluster-id",
             self._cluster_id,
         ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=self.startup_timeout)
+        try:
+            proc = subprocess.run(
+                cmd,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=max(1.0, deadline - time.monotonic()),
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise KafkaHarnessError(
+                f"kafka StorageTool format did not finish in time ({exc.timeout:.0f}s)"
+            ) from exc
         if proc.returncode != 0:
             raise KafkaHarnessError(
-                f"kafka StorageTool format failed (exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-4000:]}"
+                f"kafka StorageTool format failed (exit {proc.returncode}):\n"
+                f"{(proc.stdout + proc.stderr)[-4000:]}"
             )
 
     def _launch(self) -> None:
@@ -490,6 +526,10 @@ class KafkaBroker:
             "kafka.Kafka",
             str(work / "server.properties"),
         ]
+        try:
+            self._log_offset = (work / "logs" / "server.log").stat().st_size
+        except FileNotFoundError:
+            self._log_offset = 0
         with (work / "logs" / "stdout.log").open("ab") as out:
             out.write(f"--- starting: {' '.join(cmd)}\n".encode())
             out.flush()
@@ -498,21 +538,36 @@ class KafkaBroker:
 
     def _logs_tail(self) -> str:
         work = self._require_work_dir()
+        first_error = ""
+        try:
+            with (work / "logs" / "server.log").open("rb") as fh:
+                fh.seek(self._log_offset)  # this run only: the log is appended across restarts
+                first_error = next(
+                    (
+                        line.decode(errors="replace")
+                        for line in fh
+                        if b"] ERROR " in line or b"] FATAL " in line
+                    ),
+                    "",
+                )
+        except OSError:
+            pass
+        header = f"--- first error in the broker log ---\n{first_error[:2000]}" if first_error else ""
         return (
-            f"--- {work / 'logs' / 'server.log'} (tail) ---\n{_tail(work / 'logs' / 'server.log')}\n"
+            f"{header}--- {work / 'logs' / 'server.log'} (tail) ---\n{_tail(work / 'logs' / 'server.log')}\n"
             f"--- {work / 'logs' / 'stdout.log'} (tail) ---\n{_tail(work / 'logs' / 'stdout.log', 3000)}"
         )
 
-    def _wait_ready(self, timeout: float) -> None:
+    def _wait_ready(self, deadline: float, timeout: float) -> None:
         """Poll until the broker answers a metadata request with itself in the broker list."""
         assert self._proc is not None
-        deadline = time.monotonic() + timeout
         last_error: str = "no attempt yet"
         while True:
             remaining = deadline - time.monotonic()
             if self._proc.poll() is not None:
                 raise KafkaHarnessError(
-                    f"Kafka test broker exited with code {self._proc.returncode} during startup\n{self._logs_tail()}"
+                    f"Kafka test broker exited with code {self._proc.returncode} during startup\n"
+                    f"{self._logs_tail()}"
                 )
             if remaining <= 0:
                 raise KafkaHarnessError(
@@ -521,18 +576,15 @@ class KafkaBroker:
                 )
             if not self._port_open():
                 last_error = "connection refused"
-                try:  # doubles as the wait between polls and as the exit check
+                # Waiting on the process doubles as the pause between polls and as the exit check.
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     self._proc.wait(timeout=min(0.25, remaining))
-                except subprocess.TimeoutExpired:
-                    pass
                 continue
-            ok, last_error = self._answers_metadata(min(10.0, remaining))
+            ok, last_error = self._answers_metadata(min(5.0, remaining))
             if ok:
                 return
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(timeout=min(0.5, max(0.0, deadline - time.monotonic())))
-            except subprocess.TimeoutExpired:
-                pass
 
     def _port_open(self) -> bool:
         try:
@@ -578,7 +630,9 @@ class KafkaBroker:
                 try:
                     proc.wait(timeout=timeout)
                 except subprocess.TimeoutExpired:
-                    log.warning("Kafka test broker pid=%s ignored SIGTERM for %.0fs; killing it", proc.pid, timeout)
+                    log.warning(
+                        "Kafka test broker pid=%s ignored SIGTERM for %.0fs; killing it", proc.pid, timeout
+                    )
                     proc.kill()
                     proc.wait(timeout=30)
         finally:
@@ -614,7 +668,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     stop_requested = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop_requested.set())
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop_requested.set())
     broker = KafkaBroker(libs_dir=libs, startup_timeout=args.timeout)
     try:
         started = time.monotonic()
