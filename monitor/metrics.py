@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -119,6 +120,83 @@ class MetricsServer:
 
 
 # --- poller metrics (feed ingestion) ---
+
+FEED_OUTCOMES = (
+    "not_modified", "ok", "rate_limited", "client_error", "server_error", "network_error", "too_large",
+    "parse_error",
+)
+ENTRY_KINDS = ("new", "duplicate", "irrelevant")
+
+
+class PollerMetrics:
+    """Feed polling: outcomes, sizes, entries, freshness, scheduling (label ``feed`` = the feed id)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.polls = Counter(
+            "feed_polls", "Feed polls by outcome.", ["feed", "outcome"],
+            namespace=NAMESPACE, registry=registry,
+        )
+        self.fetch_seconds = Histogram(
+            "feed_fetch_duration_seconds", "Time to fetch (and read) a feed, by outcome.", ["outcome"],
+            namespace=NAMESPACE, registry=registry,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        )
+        self.fetched_bytes = Counter(
+            "feed_fetched_bytes", "Bytes of feed bodies read (after content decoding).", ["feed"],
+            namespace=NAMESPACE, registry=registry,
+        )
+        self.entries = Counter(
+            "feed_entries", "Feed entries seen, by kind: new, duplicate (seen before), irrelevant (gated).",
+            ["feed", "kind"], namespace=NAMESPACE, registry=registry,
+        )
+        self.articles_published = Counter(
+            "articles_published", "Articles published to the articles topic and acknowledged.", ["feed"],
+            namespace=NAMESPACE, registry=registry,
+        )
+        self.last_new_entry = Gauge(
+            "feed_last_new_entry_timestamp_seconds", "Unix time the feed last had a new entry.", ["feed"],
+            namespace=NAMESPACE, registry=registry,
+        )
+        self.staleness = Gauge(
+            "feed_staleness_seconds", "Seconds since the feed's last new entry (since first poll if none).",
+            ["feed"], namespace=NAMESPACE, registry=registry,
+        )
+        self.expected_interval = Gauge(
+            "feed_expected_interval_seconds", "The normal poll interval in force for the feed.", ["feed"],
+            namespace=NAMESPACE, registry=registry,
+        )
+        self.consecutive_failures = Gauge(
+            "feed_consecutive_failures", "Polls of the feed that failed in a row.", ["feed"],
+            namespace=NAMESPACE, registry=registry,
+        )
+        self.last_success = Gauge(
+            "feed_last_success_timestamp_seconds", "Unix time of the feed's last successful poll.", ["feed"],
+            namespace=NAMESPACE, registry=registry,
+        )
+        self.scheduler_lag = Histogram(
+            "scheduler_lag_seconds", "Actual start of a scheduled poll minus its scheduled time.",
+            namespace=NAMESPACE, registry=registry,
+            buckets=(0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+        )
+
+    def add_feed(self, feed: str, *, staleness_since: Callable[[], float | None]) -> None:
+        """Create the feed's series at zero, and its staleness gauge (computed at scrape time).
+
+        ``staleness_since`` returns the Unix time the staleness counts from (None: not known yet, NaN).
+        """
+        for outcome in FEED_OUTCOMES:
+            self.polls.labels(feed=feed, outcome=outcome)
+        for kind in ENTRY_KINDS:
+            self.entries.labels(feed=feed, kind=kind)
+        self.fetched_bytes.labels(feed=feed)
+        self.articles_published.labels(feed=feed)
+        self.consecutive_failures.labels(feed=feed)
+
+        def staleness() -> float:
+            since = staleness_since()
+            return float("nan") if since is None else max(0.0, time.time() - since)
+
+        self.staleness.labels(feed=feed).set_function(staleness)
 
 
 # --- scorer metrics (classifier stage) ---

@@ -57,7 +57,13 @@ class KafkaSettings(_Section):
 
 
 class PollerSettings(_Section):
-    """Feed fetching and scheduling."""
+    """Feed fetching and scheduling.
+
+    ``total_timeout``: overall deadline of one fetch (body included); ``hint_cap``: how far a server's
+    Cache-Control max-age or a feed's ``<ttl>`` may stretch the poll interval; ``story_window``: how long
+    an article stays a candidate for near-duplicate story clustering; ``relevance_threshold``: the India-US
+    gate's minimum hint; ``seen_retention``: how long an article id is remembered after it was last seen.
+    """
 
     user_agent: str = "india-us-monitor/0.1 (+https://github.com/india-us-monitor; news monitor)"
     connect_timeout: Duration = Field(default=timedelta(seconds=10))
@@ -73,6 +79,10 @@ class PollerSettings(_Section):
     min_interval: Duration = Field(default=timedelta(minutes=5))
     seen_retention: Duration = Field(default=timedelta(days=90))
     state_path: Path | None = None
+    total_timeout: Duration = Field(default=timedelta(seconds=60))
+    hint_cap: Duration = Field(default=timedelta(hours=1))
+    story_window: Duration = Field(default=timedelta(hours=72))
+    relevance_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
 
 
 class ScorerSettings(_Section):

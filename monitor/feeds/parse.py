@@ -1,0 +1,404 @@
+"""Parse feed bytes with feedparser and normalise the entries (pure: bytes in, entries out).
+
+Fetching is elsewhere (:mod:`monitor.feeds.fetch`): this module gets the body and the response headers
+(Content-Type for the charset, Content-Location for relative links, Content-Language) and returns a
+:class:`ParsedFeed` or raises :class:`~monitor.errors.FetchError` with outcome ``parse_error``.
+
+Safety: the document type declaration's internal subset is removed *before* feedparser sees the bytes, so
+entity declarations in the XML (``<!ENTITY lol9 "&lol8;&lol8;...">``, the "billion laughs") are never
+expanded, whichever of feedparser's parsers (expat through SAX, or its loose SGML parser) ends up reading
+the document. External DTDs are never fetched.
+
+Broken documents that still yield entries (feedparser's ``bozo``) are used; the problem is reported in
+:attr:`ParsedFeed.problem` for the caller to log.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import feedparser
+
+from monitor.errors import FetchError
+from monitor.feeds.cluster import tokens
+from monitor.feeds.text import clean_text, truncate
+from monitor.feeds.urls import (
+    article_id_for_content,
+    article_id_for_guid,
+    article_id_for_url,
+    canonical_url,
+)
+
+MAX_SUMMARY_CHARS = 2000
+MAX_TITLE_CHARS = 400
+FUTURE_TOLERANCE = timedelta(minutes=10)
+"""A ``published_at`` further in the future than this is a publisher's clock or zone bug: use first seen."""
+
+IdBasis = Literal["url", "guid", "content"]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEntry:
+    """One normalised entry of a feed."""
+
+    article_id: str
+    url: str
+    """The canonical URL of the article, or ``""`` when the entry has no usable link."""
+    title: str
+    summary: str
+    published_at: datetime | None
+    """UTC; None when the feed gives no (plausible) date: the poller uses the time it first saw it."""
+    language: str | None
+    guid: str | None
+    id_basis: IdBasis
+    """What ``article_id`` was derived from: the canonical URL, the GUID (within the feed) or the content."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """A parsed feed document."""
+
+    entries: tuple[FeedEntry, ...]
+    title: str
+    link: str | None
+    version: str
+    ttl: timedelta | None
+    problem: str | None
+    """Why feedparser flagged the document as broken (``bozo``) although it yielded what is here."""
+    skipped: int = 0
+    """Entries dropped because they had neither a title, a summary nor a link."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Defusing the document before parsing
+
+
+_UTF32 = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"))
+_UTF16 = ((codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+_NULL_PATTERNS = (
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00?\x00", "utf-16-le"),
+    (b"\x00<\x00?", "utf-16-be"),
+    (b"<\x00!\x00", "utf-16-le"),
+    (b"\x00<\x00!", "utf-16-be"),
+)
+_XML_DECL_ENCODING = re.compile(rb"^(\s*<\?xml[^>]*?encoding\s*=\s*)([\"'])[^\"']*\2", re.IGNORECASE)
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+_FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
+_CHARSET = re.compile(r";\s*charset\s*=\s*[^;]*", re.IGNORECASE)
+
+
+def _wide_encoding(data: bytes) -> tuple[str, int] | None:
+    for bom, name in (*_UTF32, *_UTF16):
+        if data.startswith(bom):
+            return name, len(bom)
+    for pattern, name in _NULL_PATTERNS:
+        if data.startswith(pattern):
+            return name, 0
+    return None
+
+
+def to_ascii_compatible(data: bytes, headers: dict[str, str]) -> bytes:
+    """UTF-16/32 documents re-encoded as UTF-8 (so the DOCTYPE scan below sees them); others unchanged.
+
+    The XML declaration and the HTTP charset are rewritten to match. ``headers`` is updated in place.
+    """
+    wide = _wide_encoding(data)
+    if wide is None:
+        return data
+    name, skip = wide
+    text = data[skip:].decode(name, errors="replace")
+    out = _XML_DECL_ENCODING.sub(rb'\1"utf-8"', text.encode("utf-8"), count=1)
+    content_type = headers.get("content-type")
+    if content_type:
+        headers["content-type"] = _CHARSET.sub("", content_type) + "; charset=utf-8"
+    return out
+
+
+def _doctype_end(data: bytes, start: int) -> tuple[int, int | None]:
+    """End (exclusive) of the declaration at ``start`` and where its internal subset opens (or None)."""
+    i = start + len(b"<!DOCTYPE")
+    n = len(data)
+    depth = 0
+    quote: int | None = None
+    subset_at: int | None = None
+    while i < n:
+        c = data[i]
+        if quote is not None:
+            if c == quote:
+                quote = None
+        elif data.startswith(b"<!--", i):
+            close = data.find(b"-->", i + 4)
+            if close < 0:
+                return n, subset_at
+            i = close + 3
+            continue
+        elif c in (0x22, 0x27):  # " '
+            quote = c
+        elif c == 0x5B:  # [
+            if subset_at is None:
+                subset_at = i
+            depth += 1
+        elif c == 0x5D:  # ]
+            depth -= 1
+        elif c == 0x3E and depth <= 0:  # >
+            return i + 1, subset_at
+        i += 1
+    return n, subset_at
+
+
+def defuse(data: bytes) -> tuple[bytes, bool]:
+    """Remove the internal subset (entity declarations) of every DOCTYPE in the prolog.
+
+    Returns the new bytes and whether anything was removed. A DOCTYPE without an internal subset (RSS
+    0.91's Netscape DTD reference) is kept: it names the format and nothing is ever fetched from it.
+    """
+    removed = False
+    pos = 0
+    out = bytearray()
+    while True:
+        match = _DOCTYPE.search(data, pos)
+        first = _FIRST_ELEMENT.search(data, pos)
+        if match is None or (first is not None and first.start() < match.start()):
+            break
+        end, subset_at = _doctype_end(data, match.start())
+        out += data[pos : match.start()]
+        if subset_at is None:
+            out += data[match.start() : end]
+        else:
+            out += data[match.start() : subset_at].rstrip() + b">"
+            removed = True
+        pos = end
+    if not removed:
+        return data, False
+    out += data[pos:]
+    return bytes(out), True
+
+
+# --------------------------------------------------------------------------------------------------
+# Normalisation
+
+_LANG = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
+
+
+def normalise_language(value: object) -> str | None:
+    """``en_US`` / ``EN-us`` -> ``en-US``; anything that is not a language tag -> None."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not _LANG.match(text):
+        return None
+    parts = re.split(r"[-_]", text)
+    out = [parts[0].lower()]
+    for part in parts[1:]:
+        out.append(part.upper() if len(part) == 2 else part.lower())
+    return "-".join(out)
+
+
+def _struct_to_datetime(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        year, month, day, hour, minute, second = (int(v) for v in value[:6])
+        return datetime(year, month, day, hour, minute, min(second, 59), tzinfo=UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _entry_date(raw: Mapping[str, Any], now: datetime) -> datetime | None:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        when = _struct_to_datetime(raw.get(key))
+        if when is not None:
+            if when > now + FUTURE_TOLERANCE:
+                return None
+            return when
+    return None
+
+
+def _text_of(raw: Mapping[str, Any], key: str) -> str:
+    value = raw.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _summary_source(raw: Mapping[str, Any]) -> str:
+    summary = _text_of(raw, "summary")
+    if summary:
+        return summary
+    content = raw.get("content")
+    if isinstance(content, list):
+        for part in content:
+            value = part.get("value") if isinstance(part, Mapping) else None
+            if isinstance(value, str) and value.strip():
+                return value
+    return ""
+
+
+def _entry_language(raw: Mapping[str, Any]) -> str | None:
+    for key in ("title_detail", "summary_detail"):
+        detail = raw.get(key)
+        if isinstance(detail, Mapping):
+            lang = normalise_language(detail.get("language"))
+            if lang:
+                return lang
+    return None
+
+
+@dataclass(slots=True)
+class _Draft:
+    url: str | None
+    title: str
+    summary: str
+    published_at: datetime | None
+    language: str | None
+    guid: str | None
+
+
+def _draft(raw: Mapping[str, Any], base: str | None, now: datetime) -> _Draft | None:
+    title = truncate(clean_text(_text_of(raw, "title")), MAX_TITLE_CHARS)
+    summary = truncate(clean_text(_summary_source(raw)), MAX_SUMMARY_CHARS)
+    guid = _text_of(raw, "id").strip() or None
+    url = canonical_url(_text_of(raw, "feedburner_origlink"))
+    if url is None:
+        link = _text_of(raw, "link")
+        if raw.get("guidislink") and link == raw.get("id"):
+            # feedparser copied a "permalink" GUID into the link: trust it only as an absolute URL.
+            url = canonical_url(link)
+        else:
+            url = canonical_url(link, base)
+    if url is None and guid and guid.startswith(("http://", "https://")):
+        url = canonical_url(guid)  # an absolute http(s) GUID is the best address left
+    if not title:
+        title = truncate(summary, 160) if summary else ""
+    if not title and url is None:
+        return None
+    return _Draft(url, title, summary, _entry_date(raw, now), _entry_language(raw), guid)
+
+
+def _assign_ids(drafts: list[_Draft], feed_id: str, site: str | None) -> list[FeedEntry]:
+    """Derive ids: the URL when it names this one article, else the GUID if unique here, else the content."""
+    titles_by_url: dict[str, set[str]] = {}
+    for d in drafts:
+        if d.url:
+            titles_by_url.setdefault(d.url, set()).add(" ".join(tokens(d.title)))
+    guid_counts = Counter(d.guid for d in drafts if d.guid)
+    entries = []
+    for d in drafts:
+        basis: IdBasis
+        # A URL shared by entries with different headlines (beyond case and punctuation), or the site's
+        # home page, does not name an article.
+        if d.url and d.url != site and len(titles_by_url[d.url]) == 1:
+            article_id, basis = article_id_for_url(d.url), "url"
+        elif d.guid and guid_counts[d.guid] == 1 and len(d.guid) <= 2048:
+            article_id, basis = article_id_for_guid(feed_id, d.guid), "guid"
+        else:
+            published = d.published_at.isoformat() if d.published_at else ""
+            article_id = article_id_for_content(feed_id, d.title, published + "\x00" + d.summary[:200])
+            basis = "content"
+        entries.append(
+            FeedEntry(
+                article_id=article_id,
+                url=d.url or "",
+                title=d.title,
+                summary=d.summary,
+                published_at=d.published_at,
+                language=d.language,
+                guid=d.guid,
+                id_basis=basis,
+            )
+        )
+    return entries
+
+
+def _ttl(feed: Mapping[str, Any]) -> timedelta | None:
+    value = feed.get("ttl")
+    try:
+        minutes = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return timedelta(minutes=minutes) if 0 < minutes <= 7 * 24 * 60 else None
+
+
+def _describe_bozo(result: Mapping[str, Any]) -> str:
+    exc = result.get("bozo_exception")
+    if exc is None:
+        return "malformed document"
+    text = str(exc).strip() or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+def parse_feed(
+    body: bytes,
+    *,
+    feed_id: str,
+    url: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    language: str | None = None,
+    now: datetime | None = None,
+) -> ParsedFeed:
+    """Parse and normalise a feed document.
+
+    ``url`` is where the document was fetched from (the final URL after redirects): relative links are
+    resolved against it, or against the feed's own ``<link>`` when there is no HTTP URL (a local file).
+    ``language`` overrides the language the feed declares. Raises FetchError(outcome="parse_error") when
+    the bytes are not a feed or yield no entries because they are broken.
+    """
+    now = now or datetime.now(UTC)
+    if not body.strip():
+        raise FetchError("empty document", outcome="parse_error")
+    lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    wanted: dict[str, str] = {k: lowered[k] for k in ("content-type", "content-language") if k in lowered}
+    if url and url.startswith(("http://", "https://")):
+        wanted["content-location"] = url
+    data = to_ascii_compatible(body, wanted)
+    data, _defused = defuse(data)
+    try:
+        result = feedparser.parse(
+            io.BytesIO(data), response_headers=wanted, resolve_relative_uris=False, sanitize_html=False
+        )
+    except Exception as exc:  # feedparser has no exception hierarchy; anything it raises is a parse failure
+        raise FetchError(f"feedparser failed: {type(exc).__name__}: {exc}", outcome="parse_error") from exc
+    feed: Mapping[str, Any] = result.get("feed", {})
+    raw_entries: list[Mapping[str, Any]] = list(result.get("entries", []))
+    version = str(result.get("version") or "")
+    bozo = bool(result.get("bozo"))
+    if not raw_entries and (bozo or not version):
+        reason = _describe_bozo(result) if bozo else "not an RSS or Atom feed"
+        raise FetchError(reason, outcome="parse_error")
+    base = url if url and url.startswith(("http://", "https://")) else None
+    site = canonical_url(_text_of(feed, "link"), base)
+    if base is None:
+        base = site
+    feed_language = normalise_language(language) or normalise_language(feed.get("language"))
+    drafts = []
+    skipped = 0
+    for raw in raw_entries:
+        draft = _draft(raw, base, now)
+        if draft is None:
+            skipped += 1
+            continue
+        if language:
+            draft.language = feed_language
+        else:
+            draft.language = draft.language or feed_language
+        drafts.append(draft)
+    if not drafts and bozo:
+        raise FetchError(
+            f"no usable entries in a broken document ({_describe_bozo(result)})", outcome="parse_error"
+        )
+    return ParsedFeed(
+        entries=tuple(_assign_ids(drafts, feed_id, site)),
+        title=clean_text(_text_of(feed, "title")),
+        link=site,
+        version=version,
+        ttl=_ttl(feed),
+        problem=_describe_bozo(result) if bozo else None,
+        skipped=skipped,
+    )

@@ -1,0 +1,1 @@
+"""Durable state of the stages, in SQLite: one file per stage, under ``state_dir`` unless configured."""
