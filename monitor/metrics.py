@@ -203,3 +203,34 @@ class PollerMetrics:
 
 
 # --- alerter metrics (signals and alerts) ---
+
+
+class AlerterMetrics:
+    """Signals as gauges, alert lifecycle, late articles and webhook deliveries."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.signal_value = Gauge(
+            "signal_value",
+            "Latest value of a signal (stance_index, volume, stories, strained_share) per topic and window.",
+            ["signal", "topic", "window"], namespace=NAMESPACE, registry=registry,
+        )
+        self.alerts = Counter(
+            "alerts", "Alert lifecycle events published (firing includes re-notifications).",
+            ["rule", "severity", "state"], namespace=NAMESPACE, registry=registry,
+        )
+        self.alert_state = Gauge(
+            "alert_state", "State of each rule's alert: 0 inactive, 1 pending, 2 firing.",
+            ["rule", "subject", "severity"], namespace=NAMESPACE, registry=registry,
+        )
+        self.late_articles = Counter(
+            "late_articles", "Articles that arrived after a window they belong to was evaluated.",
+            ["disposition"], namespace=NAMESPACE, registry=registry,
+        )
+        self.webhook_deliveries = Counter(
+            "webhook_deliveries", "Alert webhook delivery attempts by outcome (ok, retry, failed).",
+            ["outcome"], namespace=NAMESPACE, registry=registry,
+        )
+        for disposition in ("accepted", "dropped"):
+            self.late_articles.labels(disposition)
+        for outcome in ("ok", "retry", "failed"):
+            self.webhook_deliveries.labels(outcome)

@@ -106,12 +106,28 @@ class ScorerSettings(_Section):
 
 
 class AlerterSettings(_Section):
-    """Signals and alerting."""
+    """Signals and alerting.
+
+    ``evaluation_step``: signals and rules are evaluated at multiples of this on the arrival-time axis;
+    ``arrival_grace``: how far out of arrival order records of one partition may be; ``idle_advance``: when
+    the input is quiet and fully read, move the alerter's clock with the wall clock (alerts fire and
+    resolve without new articles; off for strict replays); ``topic_threshold``: topic probability at which
+    an article counts for a topic; ``min_relevance``: relevance below which it counts for nothing;
+    ``evidence_articles``: stories quoted per alert; ``webhook_*``: optional JSON POST of every alert event.
+    """
 
     state_path: Path | None = None
     webhook_url: str | None = None
     webhook_timeout: Duration = Field(default=timedelta(seconds=10))
     webhook_max_retries: int = Field(default=5, ge=0)
+    webhook_queue_size: int = Field(default=1000, ge=1)
+    evaluation_step: Duration = Field(default=timedelta(minutes=5), ge=timedelta(seconds=1))
+    arrival_grace: Duration = Field(default=timedelta(minutes=3), ge=timedelta(0))
+    idle_advance: bool = True
+    topic_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    min_relevance: float = Field(default=0.5, ge=0.0, le=1.0)
+    evidence_articles: int = Field(default=3, ge=0, le=20)
+    batch_size: int = Field(default=500, ge=1)
 
 
 class MetricsSettings(_Section):

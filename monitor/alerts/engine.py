@@ -1,0 +1,178 @@
+"""The alerter's core: scored articles in; signal updates and alert lifecycle events out. No I/O.
+
+:class:`AlertEngine` combines the event-time signals (:mod:`monitor.signals.engine`), the rules'
+conditions (:mod:`monitor.alerts.conditions`) and the lifecycle (:mod:`monitor.alerts.lifecycle`). At each
+tick it publishes the signals that changed, then steps every rule in config order. Its whole state is one
+:class:`EngineState` that can be copied (cheap checkpoints for rollback) and persisted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from monitor.alerts.conditions import observe
+from monitor.alerts.describe import evidence, firing_summary, resolved_summary
+from monitor.alerts.lifecycle import INACTIVE, RuleState, step
+from monitor.alerts.rules import RuleConfig
+from monitor.config import MonitorConfig
+from monitor.events import AlertFiring, AlertResolved, ArticleScored, SignalUpdated
+from monitor.signals.engine import Ingested, SignalEngine, SignalParams, SignalState
+from monitor.signals.windows import TickView, from_us, window_label
+
+log = logging.getLogger(__name__)
+
+AlertEvent = AlertFiring | AlertResolved
+_PAST = {"fire": "fired", "renotify": "re-notified", "resolve": "resolved"}
+Output = SignalUpdated | AlertFiring | AlertResolved
+
+
+@dataclass(slots=True)
+class EngineState:
+    """The signals' state plus each rule's lifecycle state."""
+
+    signals: SignalState = field(default_factory=SignalState)
+    rules: dict[str, RuleState] = field(default_factory=dict)
+
+    def copy(self) -> EngineState:
+        return EngineState(self.signals.copy(), dict(self.rules))
+
+
+def signal_params(
+    config: MonitorConfig,
+    *,
+    step: timedelta = timedelta(minutes=5),
+    grace: timedelta = timedelta(minutes=3),
+    topic_threshold: float = 0.5,
+    min_relevance: float = 0.5,
+) -> SignalParams:
+    """Signal parameters for ``config``: its windows and lateness, a span covering every rule."""
+    spans = [*config.signals.windows, *(rule.span for rule in config.rules)]
+    return SignalParams(
+        windows=tuple(config.signals.windows),
+        allowed_lateness=config.signals.allowed_lateness,
+        span=max(spans),
+        step=step,
+        grace=grace,
+        topic_threshold=topic_threshold,
+        min_relevance=min_relevance,
+    )
+
+
+class AlertEngine:
+    """Deterministic signals and alerts from scored articles (see :mod:`monitor.signals.engine`)."""
+
+    def __init__(
+        self,
+        *,
+        rules: Sequence[RuleConfig],
+        params: SignalParams,
+        state: EngineState | None = None,
+        evidence_count: int = 3,
+    ) -> None:
+        self.rules = tuple(rules)
+        self.params = params
+        self.evidence_count = evidence_count
+        self._state = state if state is not None else EngineState()
+        self.signals = SignalEngine(params, self._state.signals)
+        # Rules that could fire on an empty window must see every tick.
+        self._always_active = any(r.min_stories == 0 for r in self.rules)
+
+    # -- state ---------------------------------------------------------------------------------------
+    @property
+    def state(self) -> EngineState:
+        return self._state
+
+    def checkpoint(self) -> EngineState:
+        """A copy of the current state, for :meth:`restore` if what follows fails."""
+        return self._state.copy()
+
+    def restore(self, state: EngineState) -> None:
+        """Go back to a state from :meth:`checkpoint` (or from the store)."""
+        self._state = state
+        self.signals = SignalEngine(self.params, state.signals)
+
+    def rule_state(self, name: str) -> RuleState:
+        return self._state.rules.get(name, INACTIVE)
+
+    def active(self) -> bool:
+        """Whether any alert is pending or firing (or a rule may fire on empty windows)."""
+        return self._always_active or any(s.status != "inactive" for s in self._state.rules.values())
+
+    # -- input and clock -----------------------------------------------------------------------------
+    def ingest(self, event: ArticleScored, *, partition: str) -> Ingested:
+        """Take one scored article; see :meth:`SignalEngine.ingest`."""
+        return self.signals.ingest(event, partition=partition)
+
+    def advance(self, behind: Collection[str] | None) -> list[Output]:
+        """Evaluate every tick the input allows (``behind``: partitions with unread records)."""
+        watermark = self.signals.watermark(behind)
+        return [] if watermark is None else self.advance_to(watermark)
+
+    def advance_to(self, until_us: int) -> list[Output]:
+        """Evaluate every tick before ``until_us`` (the caller vouches that nothing earlier is to come)."""
+        out: list[Output] = []
+        for view in self.signals.ticks(until_us, active=self.active):
+            out.extend(self._evaluate(view))
+        return out
+
+    def end_of_input(self) -> list[Output]:
+        """Everything read so far is all there is: evaluate to the last arrival plus the longest ``for``.
+
+        Used by ``monitor run --once``: an alert whose condition holds at the end gets the time it needs.
+        """
+        horizon = max([timedelta(0), *(r.for_ for r in self.rules)])
+        return self.advance_to(self.signals.end_of_input(horizon))
+
+    # -- evaluation ----------------------------------------------------------------------------------
+    def _evaluate(self, view: TickView) -> list[Output]:
+        out: list[Output] = list(self.signals.signal_updates(view))
+        coverage = self.signals.coverage_start_us
+        rules = self._state.rules
+        for rule in self.rules:
+            before = rules.get(rule.name, INACTIVE)
+            episode = before.direction if before.status == "firing" else None
+            obs = observe(rule, view, coverage_start_us=coverage, episode=episode)
+            after, transition = step(rule, before, view.tick_us, obs)
+            if after == INACTIVE:
+                rules.pop(rule.name, None)
+            else:
+                rules[rule.name] = after
+            if transition is None:
+                continue
+            state = after if transition != "resolve" else before
+            assert state.alert_id is not None and state.since_us is not None
+            common = {
+                "alert_id": state.alert_id,
+                "rule": rule.name,
+                "severity": rule.severity,
+                "subject": rule.subject,
+                "signal": rule.signal,
+                "value": obs.value,
+                "threshold": obs.threshold,
+                "baseline": obs.baseline,
+                "window": window_label(rule.window),
+                "started_at": from_us(state.since_us),
+                "at": view.tick,
+            }
+            items = evidence(rule, obs, count=self.evidence_count)
+            event: AlertEvent
+            if transition == "resolve":
+                event = AlertResolved(
+                    **common, evidence=items, summary=resolved_summary(rule, obs, started_us=state.since_us)
+                )
+            else:
+                event = AlertFiring(**common, evidence=items, summary=firing_summary(rule, obs, items))
+            log.info(
+                "alert %s rule=%s subject=%s alert_id=%s value=%s at=%s",
+                _PAST[transition],
+                rule.name,
+                rule.subject,
+                state.alert_id,
+                obs.value,
+                view.tick,
+            )
+            out.append(event)
+        return out

@@ -1,0 +1,294 @@
+"""Event-time signals with a deterministic clock: what is counted at each tick depends only on the data.
+
+Two times per article, both read from the record (never from the wall clock):
+
+* **event time** ``e`` = ``published_at`` (never later than ``fetched_at``, which guards against feeds that
+  date items in the future). Windows are ranges of event time: the 24h window at tick ``t`` holds the
+  articles with ``t - 24h < e <= t``.
+* **arrival time** ``a`` = ``scored_at`` (else ``fetched_at``): when the article became visible to the
+  alerter. Signals and rules are evaluated at **ticks**, the multiples of ``step`` (5 minutes by default)
+  on the arrival-time axis; the evaluation at tick ``t`` sees exactly the articles with arrival ``<= t``.
+
+So a replay of ``news.scored`` gives every tick the same set of articles, whatever order the partitions
+are read in and however the records are batched, and the alerts that follow are the same.
+
+When is it safe to evaluate tick ``t``? Each partition of the input is in arrival order, give or take
+``grace`` (parallel producers): an article's *logical* arrival is ``max(a, frontier - grace)``, where the
+frontier is the largest arrival seen before it in the same partition (per-partition, hence independent of
+how partitions interleave). Tick ``t`` is evaluated once every partition that still has unread records
+has a frontier beyond ``t + grace``: no record still to come can have a logical arrival ``<= t``.
+Partitions that are caught up (nothing left to read) do not hold the clock back; when everything is read
+the clock follows the most advanced partition. If a record ever arrives for a tick already evaluated (a
+producer stalled longer than ``grace`` while the alerter was idle), it counts from the next tick on and is
+logged: the one case where live processing and a replay can differ.
+
+Lateness: an article whose ``fetched_at`` is more than ``allowed_lateness`` after its event time is
+**dropped** (counted and logged, never mixed in). An accepted article whose event time lies before the
+start of the step in which it first becomes visible missed at least one evaluation of the windows it
+belongs to: it is **late** (counted) and updates, from then on, every window its event time falls in.
+
+Idempotence: each ``article_id`` is counted once (the record key is the article id, so redeliveries land
+in the same partition and are recognised in order).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+from monitor.events import OVERALL, ArticleScored, SignalUpdated
+from monitor.signals import SIGNALS, SUBJECTS
+from monitor.signals.windows import Article, TickView, duration_us, from_us, to_us, window_label
+
+log = logging.getLogger(__name__)
+
+_PRUNE_EVERY_US = 3600 * 1_000_000
+
+Outcome = Literal["accepted", "late", "dropped", "duplicate", "irrelevant"]
+
+
+@dataclass(frozen=True, slots=True)
+class SignalParams:
+    """How signals are computed (from ``config.signals`` and the alerter settings)."""
+
+    windows: tuple[timedelta, ...]
+    allowed_lateness: timedelta
+    span: timedelta
+    """How far back in event time any window or rule baseline reaches (articles older are forgotten)."""
+    step: timedelta = timedelta(minutes=5)
+    grace: timedelta = timedelta(minutes=3)
+    topic_threshold: float = 0.5
+    min_relevance: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.step <= timedelta(0) or self.grace < timedelta(0):
+            raise ValueError("step must be positive and grace not negative")
+        if not self.windows or min(self.windows) <= timedelta(0):
+            raise ValueError("at least one positive window")
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    """What became of one consumed article."""
+
+    outcome: Outcome
+    article_id: str
+    arrival_us: int
+    lateness: timedelta
+    bumped: bool = False
+
+
+SignalKey = str
+SignalRecord = tuple[float | None, int, int]
+
+
+@dataclass(slots=True)
+class SignalState:
+    """Everything the signal engine remembers (persisted by the alerter's store)."""
+
+    articles: dict[str, Article] = field(default_factory=dict)
+    """Accepted, relevant articles still inside some window."""
+    seen: dict[str, int] = field(default_factory=dict)
+    """article_id -> logical arrival, for every article consumed recently (dedup)."""
+    frontiers: dict[str, int] = field(default_factory=dict)
+    """Partition -> largest raw arrival time seen in it."""
+    last_tick: int | None = None
+    history_start: int | None = None
+    """The earliest logical arrival ever seen: the monitor knows nothing from before (minus lateness)."""
+    published: dict[SignalKey, SignalRecord] = field(default_factory=dict)
+    """The last published (value, articles, stories) per signal key."""
+
+    def copy(self) -> SignalState:
+        return SignalState(
+            dict(self.articles),
+            dict(self.seen),
+            dict(self.frontiers),
+            self.last_tick,
+            self.history_start,
+            dict(self.published),
+        )
+
+
+def signal_key(signal: str, subject: str, window: str) -> SignalKey:
+    return f"{signal}/{subject}/{window}"
+
+
+class SignalEngine:
+    """Ingests scored articles and yields the evaluation ticks the data allows (see module docstring)."""
+
+    def __init__(self, params: SignalParams, state: SignalState | None = None) -> None:
+        self.params = params
+        self.state = state if state is not None else SignalState()
+        self._step = duration_us(params.step)
+        self._grace = duration_us(params.grace)
+        self._span = duration_us(max(params.span, *params.windows))
+        self._lateness = duration_us(params.allowed_lateness)
+        self._retention = self._span + self._lateness
+        self._windows = [(window_label(w), duration_us(w)) for w in params.windows]
+        self._seen_pruned = 0
+
+    # -- time grid -----------------------------------------------------------------------------------
+    def ceil_tick(self, t_us: int) -> int:
+        """The first tick at or after ``t_us``."""
+        return -(-t_us // self._step) * self._step
+
+    @property
+    def step_us(self) -> int:
+        return self._step
+
+    @property
+    def coverage_start_us(self) -> int | None:
+        """Event time from which the monitor can know about articles (history start minus lateness)."""
+        start = self.state.history_start
+        return None if start is None else start - self._lateness
+
+    # -- input ---------------------------------------------------------------------------------------
+    def ingest(self, event: ArticleScored, *, partition: str) -> Ingested:
+        """Take one consumed article from ``partition`` (any stable name of the input partition)."""
+        st = self.state
+        fetched = to_us(event.fetched_at)
+        raw = max(fetched, to_us(event.scored_at)) if event.scored_at is not None else fetched
+        event_us = min(to_us(event.published_at), fetched)
+        lateness = timedelta(microseconds=fetched - event_us)
+        if event.article_id in st.seen:
+            return Ingested("duplicate", event.article_id, st.seen[event.article_id], lateness)
+        frontier = st.frontiers.get(partition)
+        arrival = raw if frontier is None else max(raw, frontier - self._grace)
+        bumped = st.last_tick is not None and arrival <= st.last_tick
+        if bumped:
+            assert st.last_tick is not None
+            log.info(
+                "article arrived after its tick was evaluated; counted from the next tick "
+                "article_id=%s partition=%s arrival=%s last_tick=%s",
+                event.article_id,
+                partition,
+                from_us(arrival),
+                from_us(st.last_tick),
+            )
+            arrival = st.last_tick + 1
+        st.frontiers[partition] = raw if frontier is None else max(frontier, raw)
+        st.seen[event.article_id] = arrival
+        if st.history_start is None or arrival < st.history_start:
+            st.history_start = arrival
+        if fetched - event_us > self._lateness:
+            return Ingested("dropped", event.article_id, arrival, lateness, bumped)
+        if event.relevance < self.params.min_relevance:
+            return Ingested("irrelevant", event.article_id, arrival, lateness, bumped)
+        subjects = frozenset(
+            [OVERALL, *(t for t, p in event.topics.items() if p >= self.params.topic_threshold)]
+        )
+        st.articles[event.article_id] = Article(
+            article_id=event.article_id,
+            story_id=event.story_id,
+            arrival_us=arrival,
+            event_us=event_us,
+            relevance=event.relevance,
+            subjects=subjects,
+            stance=event.stance.score,
+            label=event.stance.label,
+            title=event.title,
+            url=event.url,
+            source=event.source.name,
+            evidence=event.evidence[0] if event.evidence else None,
+        )
+        late = event_us <= self.ceil_tick(arrival) - self._step
+        return Ingested("late" if late else "accepted", event.article_id, arrival, lateness, bumped)
+
+    # -- clock ---------------------------------------------------------------------------------------
+    def watermark(self, behind: Collection[str] | None) -> int | None:
+        """Ticks strictly before the returned time may be evaluated.
+
+        ``behind``: the partitions that still have unread records (``None`` if unknown: then every partition
+        seen so far counts as behind). ``None`` result: nothing may be evaluated yet.
+        """
+        frontiers = self.state.frontiers
+        if not frontiers:
+            return None
+        if behind is None:
+            return min(frontiers.values()) - self._grace
+        lagging = list(behind)
+        if any(p not in frontiers for p in lagging):
+            return None  # a partition with unread records has not delivered anything yet
+        if lagging:
+            return min(frontiers[p] for p in lagging) - self._grace
+        return max(frontiers.values()) - self._grace
+
+    def end_of_input(self, horizon: timedelta) -> int:
+        """The watermark that evaluates everything read so far, then ``horizon`` more of quiet time."""
+        st = self.state
+        latest = max([*st.frontiers.values(), *st.seen.values(), st.last_tick or 0])
+        return self.ceil_tick(latest) + duration_us(horizon) + 1
+
+    def ticks(self, until_us: int, *, active: Callable[[], bool]) -> Iterator[TickView]:
+        """Yield a view per tick ``t`` with ``last_tick < t < until_us``, in order.
+
+        Stretches where nothing is visible, every published signal is already empty and ``active()`` is
+        false (no alert pending or firing) are skipped: they would publish nothing.
+        """
+        st = self.state
+        if st.history_start is None:
+            return
+        tick = self.ceil_tick(st.history_start) if st.last_tick is None else st.last_tick + self._step
+        last_possible = (until_us - 1) // self._step * self._step
+        while tick <= last_possible:
+            horizon = tick - self._span
+            visible = [a for a in st.articles.values() if a.arrival_us <= tick and a.event_us > horizon]
+            if not visible and self._quiet() and not active():
+                upcoming = [a.arrival_us for a in st.articles.values() if a.arrival_us > tick]
+                target = last_possible
+                if upcoming:  # the first tick that sees the next article, minus one step
+                    target = min(target, self.ceil_tick(min(upcoming)) - self._step)
+                tick = max(tick, target)
+                self._finish(tick)
+                tick += self._step
+                continue
+            yield TickView(tick, visible)
+            self._finish(tick)
+            tick += self._step
+
+    def _finish(self, tick: int) -> None:
+        st = self.state
+        st.last_tick = tick
+        horizon = tick - self._span
+        stale = [k for k, a in st.articles.items() if a.event_us <= horizon]
+        for key in stale:
+            del st.articles[key]
+        if tick - self._seen_pruned >= _PRUNE_EVERY_US:  # forgetting old ids changes no result
+            self._seen_pruned = tick
+            old = tick - self._retention
+            for key in [k for k, arrival in st.seen.items() if arrival <= old]:
+                del st.seen[key]
+
+    def _quiet(self) -> bool:
+        return all(record[1] == 0 for record in self.state.published.values())
+
+    # -- output --------------------------------------------------------------------------------------
+    def signal_updates(self, view: TickView) -> list[SignalUpdated]:
+        """The signals (every subject, every configured window) that changed since last published."""
+        out = []
+        published = self.state.published
+        for subject in SUBJECTS:
+            for label, length in self._windows:
+                stats = view.stats(subject, length)
+                for signal in SIGNALS:
+                    value = stats.value(signal)
+                    record: SignalRecord = (value, stats.volume, stats.stories)
+                    key = signal_key(signal, subject, label)
+                    if published.get(key) == record:
+                        continue
+                    published[key] = record
+                    out.append(
+                        SignalUpdated(
+                            signal=signal,
+                            topic=subject,
+                            window=label,
+                            value=value,
+                            articles=stats.volume,
+                            stories=stats.stories,
+                            at=view.tick,
+                        )
+                    )
+        return out

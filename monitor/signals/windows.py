@@ -1,0 +1,195 @@
+"""Signals over one event-time window: pure functions over plain records.
+
+For a subject (a topic label or ``overall``) and a window ``(end - length, end]`` of event time:
+
+``volume``
+    the number of articles (syndicated copies included);
+``stories``
+    the number of distinct stories (``story_id``, the poller's near-duplicate clusters);
+``stance_index``
+    the relevance-weighted mean stance of the stories, each story counted once: a story is represented by
+    its most relevant copy (ties: the earliest, then the smallest ``article_id``), weighted by that copy's
+    relevance; ``None`` without stories;
+``strained_share``
+    the share of stories whose representative is labelled ``strain``; ``None`` without stories.
+
+Sums use :func:`math.fsum` (exactly rounded, hence independent of the order of the articles) and values are
+rounded to 6 decimals, so the same set of articles always gives the same numbers, whatever order they
+arrived in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from monitor.events import OVERALL
+
+US_PER_SECOND = 1_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_us(value: datetime) -> int:
+    """Microseconds since the Unix epoch (exact integer arithmetic for event time)."""
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * US_PER_SECOND + delta.microseconds
+
+
+def from_us(value: int) -> datetime:
+    """The UTC datetime of ``value`` microseconds since the epoch."""
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def window_label(value: timedelta) -> str:
+    """How a window is named in signals, metrics and alerts: ``6h``, ``24h``, ``7d``, ``90m``."""
+    seconds = int(value.total_seconds())
+    if seconds >= 2 * 86_400 and seconds % 86_400 == 0:
+        return f"{seconds // 86_400}d"
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{value.total_seconds():g}s"
+
+
+def duration_us(value: timedelta) -> int:
+    """A timedelta in whole microseconds."""
+    return (value.days * 86_400 + value.seconds) * US_PER_SECOND + value.microseconds
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """What the signals keep of one accepted scored article."""
+
+    article_id: str
+    story_id: str
+    arrival_us: int
+    """Logical arrival time (see :mod:`monitor.signals.engine`): the first tick at or after it sees it."""
+    event_us: int
+    """Event time: ``published_at``, never later than ``fetched_at``."""
+    relevance: float
+    subjects: frozenset[str]
+    """``overall`` plus the topic labels whose probability reached the topic threshold."""
+    stance: float
+    label: str
+    title: str
+    url: str
+    source: str
+    evidence: str | None
+
+
+def _rank(article: Article) -> tuple[float, int, str]:
+    return (-article.relevance, article.event_us, article.article_id)
+
+
+def representatives(articles: Iterable[Article]) -> list[Article]:
+    """One article per story (the most relevant copy), sorted by ``story_id``."""
+    best: dict[str, Article] = {}
+    for article in articles:
+        current = best.get(article.story_id)
+        if current is None or _rank(article) < _rank(current):
+            best[article.story_id] = article
+    return [best[s] for s in sorted(best)]
+
+
+@dataclass(frozen=True, slots=True)
+class WindowStats:
+    """The signals of one subject over one window."""
+
+    volume: int
+    stories: int
+    stance_index: float | None
+    strained_share: float | None
+    stance_std: float | None
+    """Relevance-weighted standard deviation of the stories' stance (for z-scores)."""
+    representatives: tuple[Article, ...] = field(repr=False)
+
+    def value(self, signal: str) -> float | None:
+        """The value of ``signal`` (``stance_index``, ``volume``, ``stories`` or ``strained_share``)."""
+        if signal == "stance_index":
+            return self.stance_index
+        if signal == "strained_share":
+            return self.strained_share
+        if signal == "volume":
+            return float(self.volume)
+        if signal == "stories":
+            return float(self.stories)
+        raise ValueError(f"unknown signal {signal!r}")
+
+
+def window_stats(articles: Sequence[Article]) -> WindowStats:
+    """The signals of ``articles`` (already filtered to one subject and window)."""
+    reps = representatives(articles)
+    if not reps:
+        return WindowStats(len(articles), 0, None, None, None, ())
+    total = math.fsum(a.relevance for a in reps)
+    if total > 0:
+        mean = math.fsum(a.relevance * a.stance for a in reps) / total
+        variance = math.fsum(a.relevance * (a.stance - mean) ** 2 for a in reps) / total
+    else:  # every representative has relevance 0: fall back to the plain mean
+        mean = math.fsum(a.stance for a in reps) / len(reps)
+        variance = math.fsum((a.stance - mean) ** 2 for a in reps) / len(reps)
+    strained = sum(1 for a in reps if a.label == "strain")
+    return WindowStats(
+        volume=len(articles),
+        stories=len(reps),
+        stance_index=round(mean, 6),
+        strained_share=round(strained / len(reps), 6),
+        stance_std=round(math.sqrt(max(variance, 0.0)), 6),
+        representatives=tuple(reps),
+    )
+
+
+class TickView:
+    """The articles visible at one evaluation tick, with cached window statistics.
+
+    ``articles`` must be the articles with ``arrival_us <= tick_us``; those whose event time is not in
+    ``(tick_us - span, tick_us]`` are ignored.
+    """
+
+    def __init__(self, tick_us: int, articles: Iterable[Article]) -> None:
+        self.tick_us = tick_us
+        self._by_subject: dict[str, list[Article]] = {}
+        for article in articles:
+            if article.event_us > tick_us:
+                continue
+            for subject in article.subjects:
+                self._by_subject.setdefault(subject, []).append(article)
+        for items in self._by_subject.values():
+            items.sort(key=lambda a: (a.event_us, a.article_id))
+        self._cache: dict[tuple[str, int, int], WindowStats] = {}
+
+    @property
+    def tick(self) -> datetime:
+        return from_us(self.tick_us)
+
+    @property
+    def empty(self) -> bool:
+        return not self._by_subject.get(OVERALL)
+
+    def articles(self, subject: str, length_us: int, *, end_us: int | None = None) -> list[Article]:
+        """The subject's articles with event time in ``(end - length, end]`` (end: the tick)."""
+        end = self.tick_us if end_us is None else end_us
+        start = end - length_us
+        return [a for a in self._by_subject.get(subject, ()) if start < a.event_us <= end]
+
+    def stats(self, subject: str, length_us: int, *, end_us: int | None = None) -> WindowStats:
+        """The signals of ``subject`` over ``(end - length, end]``."""
+        end = self.tick_us if end_us is None else end_us
+        key = (subject, length_us, end)
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = self._cache[key] = window_stats(self.articles(subject, length_us, end_us=end))
+        return cached
+
+    def bucket_counts(self, subject: str, length_us: int, buckets: int, signal: str) -> list[int]:
+        """``stories`` or ``volume`` in each of ``buckets`` windows of ``length_us`` before the current one.
+
+        Bucket ``i`` (1-based) covers ``(tick - (i + 1) * length, tick - i * length]``.
+        """
+        counts = []
+        for i in range(1, buckets + 1):
+            stats = self.stats(subject, length_us, end_us=self.tick_us - i * length_us)
+            counts.append(stats.stories if signal == "stories" else stats.volume)
+        return counts

@@ -1,0 +1,465 @@
+"""The alerter stage: ``news.scored`` in; ``news.signals`` and ``news.alerts`` out (``monitor alerter``).
+
+Wiring only: the signals and alert logic is :class:`monitor.alerts.engine.AlertEngine`; its state lives in
+SQLite (:mod:`monitor.store.alerts`).
+
+Order of effects, and why (DESIGN §6: at-least-once, no alert lost, none fired twice)::
+
+    consume batch -> engine (in memory) -> publish outputs, wait for acks -> save state -> commit offsets
+
+* **outputs acked -> state saved**: the state never runs ahead of what is on the bus, so a crash can only
+  make the alerter redo work, never skip an alert. The save happens inside the producer's ``publish_all``
+  (a thin wrapper), i.e. after the acks and before :class:`~monitor.bus.stage.StageRunner` commits offsets.
+* **state saved -> offsets committed**: a crash between the two redelivers records the state already
+  holds; the engine counts each ``article_id`` once, so they change nothing.
+* **crash between acks and save** (kill -9 in a window of milliseconds): the restarted alerter redoes the
+  batch from the old state and, the engine being deterministic, produces byte-identical events. At start
+  it reads the alert topic and remembers every (``alert_id``, ``state``, ``at``) already there; such events
+  are not published again. So no alert is published twice, and none is lost.
+* A batch that fails in the engine is rolled back to the state before it (the runner then retries record
+  by record and dead-letters what still fails); a failed publish rolls back to the last saved state.
+
+The alternative, rebuilding all state from the topics at every start, would need ``news.scored`` kept for
+the longest window plus baseline and a full replay per restart; persisting is cheaper and the replay
+stays possible (a fresh state file and a new consumer group replay from the beginning, same alert ids).
+
+:func:`build_alerter` is what ``monitor run`` composes; :func:`main` is ``monitor alerter`` on Kafka.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import FrameType
+
+from prometheus_client import CollectorRegistry
+
+from monitor.alerts.engine import AlertEngine, AlertEvent, EngineState, Output, signal_params
+from monitor.alerts.lifecycle import STATE_VALUES
+from monitor.alerts.webhook import WebhookSink
+from monitor.bus import Bus, make_bus, topic_specs
+from monitor.bus.base import Consumer, Message, Producer, Record
+from monitor.bus.stage import BatchResult, Item, StageRunner
+from monitor.config import MonitorConfig, load_config
+from monitor.errors import BusError, ConfigError, DecodeError
+from monitor.events import (
+    AlertFiring,
+    AlertResolved,
+    ArticleScored,
+    SignalUpdated,
+    decode,
+    decode_alert,
+    format_time,
+)
+from monitor.metrics import AlerterMetrics, MetricsServer, StageMetrics, build_info
+from monitor.settings import Settings
+from monitor.signals.engine import Ingested
+from monitor.signals.windows import duration_us, to_us
+from monitor.store.alerts import AlerterStore
+
+log = logging.getLogger(__name__)
+
+STAGE = "alerter"
+GROUP_ID = "monitor-alerter"
+STATE_FILE = "alerter.sqlite3"
+
+
+def _decode(data: bytes) -> ArticleScored:
+    return decode(ArticleScored, data)
+
+
+def partition_name(record: Record) -> str:
+    """The name the engine uses for a record's input partition."""
+    return f"{record.topic}[{record.partition}]"
+
+
+def ledger_key(event: AlertFiring | AlertResolved) -> str:
+    """What identifies one published alert event (re-notifications differ by ``at``)."""
+    return f"{event.alert_id}/{event.state}/{format_time(event.at)}"
+
+
+def read_ledger(bus: Bus, topic: str, *, timeout: float = 30.0) -> set[str]:
+    """The :func:`ledger_key` of every alert event on ``topic`` (read to its end, no consumer group)."""
+    keys: set[str] = set()
+    deadline = time.monotonic() + timeout
+    with bus.consumer([topic], group_id=None, from_beginning=True) as consumer:
+        while True:
+            for record in consumer.poll(max_records=1000, timeout=0.5):
+                try:
+                    keys.add(ledger_key(decode_alert(record.value)))
+                except DecodeError:
+                    continue  # not ours to judge here; `monitor alerts tail` reports such records
+            if not any(consumer.lag().values()):
+                break
+            if time.monotonic() > deadline:
+                raise BusError(
+                    f"could not read the alert topic {topic} to its end in {timeout:.0f}s", retriable=True
+                )
+    return keys
+
+
+@dataclass
+class _Effects:
+    """What a batch does beyond the bus, applied only once its outputs are acknowledged and saved."""
+
+    alerts: list[tuple[Message, AlertEvent]] = field(default_factory=list)
+    signals: list[SignalUpdated] = field(default_factory=list)
+    late: dict[str, int] = field(default_factory=dict)
+
+    def clear(self) -> None:
+        self.alerts.clear()
+        self.signals.clear()
+        self.late.clear()
+
+
+class _AckThenSave(Producer):
+    """The producer the runner sees: publish, wait for the acks, then save the alerter's state."""
+
+    def __init__(self, stage: AlerterStage) -> None:
+        self._stage = stage
+
+    def publish_all(self, messages: Sequence[Message]) -> None:
+        self._stage._publish(messages)
+
+    def close(self) -> None:
+        """The stage closes the real producer."""
+
+
+class AlerterRunner(StageRunner[ArticleScored]):
+    """The alerter's :class:`StageRunner`: when a poll brings nothing, the stage's idle policy runs."""
+
+    def __init__(
+        self,
+        alerter: AlerterStage,
+        *,
+        consumer: Consumer,
+        producer: Producer,
+        deadletter_topic: str,
+        metrics: StageMetrics,
+        max_records: int,
+    ) -> None:
+        super().__init__(
+            stage=STAGE,
+            consumer=consumer,
+            producer=producer,
+            decode=_decode,
+            process=alerter.process,
+            deadletter_topic=deadletter_topic,
+            metrics=metrics,
+            max_records=max_records,
+        )
+        self._alerter = alerter
+
+    def step(self) -> int:
+        consumed = super().step()
+        if consumed == 0:
+            self._alerter.idle()
+        self._alerter.last_progress = time.monotonic()
+        return consumed
+
+    def flush(self) -> list[AlertEvent]:
+        """See :meth:`AlerterStage.flush`."""
+        return self._alerter.flush()
+
+
+class AlerterStage:
+    """The alerter wired to a bus. Use ``.runner`` like any stage; call :meth:`close` at the end.
+
+    * ``stage.runner.run(stop_event)`` (or ``stage.runner.step()`` in a loop): consume, evaluate, publish.
+    * ``stage.flush()``: end of input (``monitor run --once``): evaluate through the last article plus the
+      longest ``for`` of the rules, publish, return the alert events published.
+    * ``stage.close()``: stop the webhook worker, close producer, consumer and state file.
+    * ``stage.health()``: for ``MetricsServer(health=...)``.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        config: MonitorConfig,
+        bus: Bus,
+        registry: CollectorRegistry,
+        *,
+        stage_metrics: StageMetrics | None = None,
+        on_alert: Callable[[AlertEvent], None] | None = None,
+    ) -> None:
+        a = settings.alerter
+        self._settings = settings
+        self._topics = settings.kafka.topics
+        self._on_alert = on_alert
+        self._rules = config.rules
+        self.metrics = AlerterMetrics(registry)
+        self.store = AlerterStore(a.state_path or settings.state_path(STATE_FILE))
+        params = signal_params(
+            config,
+            step=a.evaluation_step,
+            grace=a.arrival_grace,
+            topic_threshold=a.topic_threshold,
+            min_relevance=a.min_relevance,
+        )
+        self.engine = AlertEngine(
+            rules=config.rules, params=params, state=self.store.load(), evidence_count=a.evidence_articles
+        )
+        self._saved: EngineState = self.engine.checkpoint()
+        self._effects = _Effects()
+        self._ledger = read_ledger(bus, self._topics.alerts)
+        self._ledger_stale = False
+        self._bus = bus
+        self._sink: WebhookSink | None = None
+        if a.webhook_url:
+            self._sink = WebhookSink(
+                a.webhook_url,
+                timeout=a.webhook_timeout,
+                max_retries=a.webhook_max_retries,
+                queue_size=a.webhook_queue_size,
+                metrics=self.metrics,
+            )
+        self._producer = bus.producer()
+        self._consumer: Consumer = bus.consumer([self._topics.scored], group_id=GROUP_ID, from_beginning=True)
+        self.last_progress = time.monotonic()
+        self.runner = AlerterRunner(
+            self,
+            consumer=self._consumer,
+            producer=_AckThenSave(self),
+            deadletter_topic=self._topics.deadletter,
+            metrics=stage_metrics or StageMetrics(registry),
+            max_records=a.batch_size,
+        )
+        self._export_state()
+        log.info(
+            "alerter ready: %d rules, windows %s, step %s, %d alert events already on %s",
+            len(config.rules),
+            [w.total_seconds() for w in params.windows],
+            a.evaluation_step,
+            len(self._ledger),
+            self._topics.alerts,
+        )
+
+    # -- the batch ------------------------------------------------------------------------------------
+    def process(self, items: Sequence[Item[ArticleScored]]) -> BatchResult:
+        """Feed a batch to the engine and return the outputs to publish (atomic: all or nothing)."""
+        checkpoint = self.engine.checkpoint()
+        marks = (len(self._effects.alerts), len(self._effects.signals), dict(self._effects.late))
+        try:
+            for item in items:
+                self._ingested(self.engine.ingest(item.event, partition=partition_name(item.record)), item)
+            outputs = self.engine.advance(self._behind())
+        except Exception:
+            self.engine.restore(checkpoint)
+            del self._effects.alerts[marks[0] :]
+            del self._effects.signals[marks[1] :]
+            self._effects.late = marks[2]
+            raise
+        return BatchResult(messages=self._messages(outputs))
+
+    def _ingested(self, result: Ingested, item: Item[ArticleScored]) -> None:
+        if result.outcome in ("late", "dropped"):
+            disposition = "accepted" if result.outcome == "late" else "dropped"
+            self._effects.late[disposition] = self._effects.late.get(disposition, 0) + 1
+        if result.outcome == "dropped":
+            log.info(
+                "late article dropped article_id=%s partition=%s offset=%s lateness=%s (allowed %s)",
+                result.article_id,
+                item.record.partition,
+                item.record.offset,
+                result.lateness,
+                self.engine.params.allowed_lateness,
+            )
+
+    def _behind(self) -> set[str] | None:
+        try:
+            lag = self._consumer.lag()
+        except BusError as exc:
+            log.debug("consumer lag unknown (%s); holding the clock at the slowest partition", exc)
+            return None
+        return {f"{topic}[{partition}]" for (topic, partition), n in lag.items() if n > 0}
+
+    def _messages(self, outputs: Sequence[Output]) -> list[Message]:
+        messages = []
+        for output in outputs:
+            if isinstance(output, SignalUpdated):
+                messages.append(Message(self._topics.signals, output.key, output.encode()))
+                self._effects.signals.append(output)
+            else:
+                message = Message(self._topics.alerts, output.key, output.encode())
+                messages.append(message)
+                self._effects.alerts.append((message, output))
+        return messages
+
+    # -- acks, then state ---------------------------------------------------------------------------
+    def _publish(self, messages: Sequence[Message]) -> None:
+        if self._ledger_stale:
+            self._ledger = read_ledger(self._bus, self._topics.alerts)
+            self._ledger_stale = False
+        duplicates = {id(m) for m, event in self._effects.alerts if ledger_key(event) in self._ledger}
+        if duplicates:
+            log.info(
+                "%d alert events are already on %s (published before a restart); not again",
+                len(duplicates),
+                self._topics.alerts,
+            )
+        try:
+            self._producer.publish_all([m for m in messages if id(m) not in duplicates])
+        except BusError:
+            # Some of the batch may be on the bus: re-read the ledger before publishing again.
+            self._ledger_stale = True
+            self.engine.restore(self._saved.copy())
+            self._effects.clear()
+            raise
+        self.store.save(self._saved, self.engine.state)
+        self._saved = self.engine.checkpoint()
+        self._apply(duplicates)
+
+    def _apply(self, duplicates: set[int]) -> None:
+        effects = self._effects
+        for disposition, n in effects.late.items():
+            self.metrics.late_articles.labels(disposition).inc(n)
+        for update in effects.signals:
+            self._set_signal(update.signal, update.topic, update.window, update.value)
+        for message, event in effects.alerts:
+            self._ledger.add(ledger_key(event))
+            if id(message) in duplicates:
+                continue
+            self.metrics.alerts.labels(event.rule, event.severity, event.state).inc()
+            if self._sink is not None:
+                self._sink.submit(event)
+            if self._on_alert is not None:
+                self._on_alert(event)
+        effects.clear()
+        self._export_rule_states()
+
+    def _set_signal(self, signal_name: str, topic: str, window: str, value: float | None) -> None:
+        self.metrics.signal_value.labels(signal_name, topic, window).set(
+            float("nan") if value is None else value
+        )
+
+    def _export_rule_states(self) -> None:
+        for rule in self._rules:
+            status = self.engine.rule_state(rule.name).status
+            self.metrics.alert_state.labels(rule.name, rule.subject, rule.severity).set(STATE_VALUES[status])
+
+    def _export_state(self) -> None:
+        for key, (value, _articles, _stories) in self.engine.state.signals.published.items():
+            signal_name, topic, window = key.split("/")
+            self._set_signal(signal_name, topic, window, value)
+        self._export_rule_states()
+
+    def _publish_outputs(self, outputs: Sequence[Output]) -> list[AlertEvent]:
+        """Publish outputs produced outside a consumed batch (idle clock, end of input)."""
+        alerts = [event for event in outputs if isinstance(event, AlertFiring | AlertResolved)]
+        self._publish(self._messages(outputs))
+        return alerts
+
+    # -- clock without input ---------------------------------------------------------------------------
+    def idle(self) -> None:
+        """The input is quiet: if every partition is read to its end, move the clock with the wall clock."""
+        if not self._settings.alerter.idle_advance:
+            return
+        behind = self._behind()
+        if behind is None or behind:
+            return
+        until = to_us(datetime.now(UTC)) - duration_us(self._settings.alerter.arrival_grace)
+        last = self.engine.state.signals.last_tick
+        if last is not None and until <= last + self.engine.signals.step_us:
+            return
+        checkpoint = self.engine.checkpoint()
+        try:
+            outputs = self.engine.advance_to(until)
+        except Exception:
+            self.engine.restore(checkpoint)
+            raise
+        if self.engine.state.signals.last_tick != last:
+            self._publish_outputs(outputs)
+
+    def flush(self) -> list[AlertEvent]:
+        """End of input: evaluate to the last article plus the longest ``for``; publish; return the alerts."""
+        checkpoint = self.engine.checkpoint()
+        try:
+            outputs = self.engine.end_of_input()
+        except Exception:
+            self.engine.restore(checkpoint)
+            raise
+        return self._publish_outputs(outputs)
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    def health(self) -> tuple[bool, str]:
+        """Healthy while the loop made progress in the last two minutes."""
+        quiet = time.monotonic() - self.last_progress
+        if quiet > 120:
+            return False, f"no progress for {quiet:.0f}s"
+        return True, "ok"
+
+    def close(self) -> None:
+        """Stop the webhook worker and close the consumer, producer and state file."""
+        if self._sink is not None:
+            self._sink.close()
+        for close in (self._consumer.close, self._producer.close):
+            try:
+                close()
+            except BusError as exc:
+                log.warning("closing the alerter's bus clients: %s", exc)
+        self.store.close()
+
+
+def build_alerter(
+    settings: Settings,
+    config: MonitorConfig,
+    bus: Bus,
+    registry: CollectorRegistry,
+    *,
+    stage_metrics: StageMetrics | None = None,
+    on_alert: Callable[[AlertEvent], None] | None = None,
+) -> AlerterStage:
+    """The alerter stage on ``bus`` (consumer group ``monitor-alerter`` on ``topics.scored``).
+
+    Returns an :class:`AlerterStage`: ``.runner`` is the :class:`StageRunner` to run or step, ``.flush()``
+    ends the input (``--once``), ``.close()`` releases everything. Pass ``stage_metrics`` when several
+    stages share ``registry`` (one :class:`StageMetrics` per registry); ``on_alert`` is called with each
+    alert event once it is acknowledged on the bus.
+    """
+    return AlerterStage(settings, config, bus, registry, stage_metrics=stage_metrics, on_alert=on_alert)
+
+
+def main(args: argparse.Namespace, settings: Settings) -> int:
+    """``monitor alerter``: run the stage on Kafka until SIGTERM or SIGINT."""
+    if not settings.uses_kafka:
+        raise ConfigError(
+            source="environment",
+            key="KAFKA_BOOTSTRAP_SERVERS",
+            expected="Kafka bootstrap servers: `monitor alerter` runs on Kafka "
+            "(without Kafka, `monitor run` runs the whole pipeline in one process)",
+        )
+    config = load_config(settings.config)
+    bus = make_bus(settings)
+    bus.create_topics(topic_specs(settings))
+    registry = CollectorRegistry()
+    build_info(registry, stage=STAGE)
+    stage = build_alerter(settings, config, bus, registry)
+    server = None
+    if settings.metrics.port:
+        server = MetricsServer(
+            registry, host=settings.metrics.host, port=settings.metrics.port, health=stage.health
+        ).start()
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %s: finishing the current batch and stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info("alerter consuming %s as group %s", settings.kafka.topics.scored, GROUP_ID)
+    try:
+        stage.runner.run(stop)
+    finally:
+        stage.close()
+        if server is not None:
+            server.stop()
+        bus.close()
+    log.info("alerter stopped")
+    return 0
