@@ -202,6 +202,35 @@ class PollerMetrics:
 # --- scorer metrics (classifier stage) ---
 
 
+class ScorerMetrics:
+    """The classifier stage: what it scored, how big its batches were, how long inference and the whole
+    trip from fetch to score took, and which model is running."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.scored = Counter(
+            "articles_scored", "Articles scored, by stance label.", ["stance"],
+            namespace=NAMESPACE, registry=registry,
+        )
+        self.batch_size = Histogram(
+            "scorer_batch_size", "Articles per scored micro-batch.",
+            namespace=NAMESPACE, registry=registry, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+        )
+        self.inference_seconds = Histogram(
+            "scorer_inference_seconds", "Time the classifier took per micro-batch.",
+            namespace=NAMESPACE, registry=registry,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.end_to_end_lag = Histogram(
+            "scorer_end_to_end_lag_seconds", "Seconds from an article's fetched_at to its score.",
+            namespace=NAMESPACE, registry=registry,
+            buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600, 21600),
+        )
+        self.model_info = Info("model", "The classifier model in use.", namespace=NAMESPACE, registry=registry)
+
+    def set_model(self, *, name: str, version: str) -> None:
+        self.model_info.info({"name": name, "version": version})
+
+
 # --- alerter metrics (signals and alerts) ---
 
 
