@@ -213,9 +213,14 @@ def _struct_to_datetime(value: Any) -> datetime | None:
         return None
 
 
+def _get(raw: Mapping[str, Any], key: str) -> Any:
+    """``raw[key]`` without feedparser's key aliasing (its updated/published fallback warns)."""
+    return dict.get(raw, key) if isinstance(raw, dict) else raw.get(key)
+
+
 def _entry_date(raw: Mapping[str, Any], now: datetime) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        when = _struct_to_datetime(raw.get(key))
+        when = _struct_to_datetime(_get(raw, key))
         if when is not None:
             if when > now + FUTURE_TOLERANCE:
                 return None
@@ -224,7 +229,7 @@ def _entry_date(raw: Mapping[str, Any], now: datetime) -> datetime | None:
 
 
 def _text_of(raw: Mapping[str, Any], key: str) -> str:
-    value = raw.get(key)
+    value = _get(raw, key)
     return value if isinstance(value, str) else ""
 
 
@@ -232,7 +237,7 @@ def _summary_source(raw: Mapping[str, Any]) -> str:
     summary = _text_of(raw, "summary")
     if summary:
         return summary
-    content = raw.get("content")
+    content = _get(raw, "content")
     if isinstance(content, list):
         for part in content:
             value = part.get("value") if isinstance(part, Mapping) else None
@@ -243,7 +248,7 @@ def _summary_source(raw: Mapping[str, Any]) -> str:
 
 def _entry_language(raw: Mapping[str, Any]) -> str | None:
     for key in ("title_detail", "summary_detail"):
-        detail = raw.get(key)
+        detail = _get(raw, key)
         if isinstance(detail, Mapping):
             lang = normalise_language(detail.get("language"))
             if lang:
@@ -268,7 +273,7 @@ def _draft(raw: Mapping[str, Any], base: str | None, now: datetime) -> _Draft | 
     url = canonical_url(_text_of(raw, "feedburner_origlink"))
     if url is None:
         link = _text_of(raw, "link")
-        if raw.get("guidislink") and link == raw.get("id"):
+        if _get(raw, "guidislink") and link == _get(raw, "id"):
             # feedparser copied a "permalink" GUID into the link: trust it only as an absolute URL.
             url = canonical_url(link)
         else:
@@ -370,7 +375,9 @@ def parse_feed(
     version = str(result.get("version") or "")
     bozo = bool(result.get("bozo"))
     if not raw_entries and (bozo or not version):
-        reason = _describe_bozo(result) if bozo else "not an RSS or Atom feed"
+        reason = "not an RSS or Atom feed" if not version else _describe_bozo(result)
+        if bozo and not version:
+            reason += f" ({_describe_bozo(result)})"
         raise FetchError(reason, outcome="parse_error")
     base = url if url and url.startswith(("http://", "https://")) else None
     site = canonical_url(_text_of(feed, "link"), base)

@@ -153,7 +153,7 @@ _BILATERAL_CASED = (r"Quad", r"QUAD", r"iCET")
 
 def _compile(terms: tuple[str, ...], cased: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[str]]:
     folded = re.compile(
-        r"(?<![\w-])(?:" + "|".join(sorted(terms, key=len, reverse=True)) + r")(?![\w])", re.IGNORECASE
+        r"(?<![\w])(?:" + "|".join(sorted(terms, key=len, reverse=True)) + r")(?![\w])", re.IGNORECASE
     )
     exact = re.compile(r"(?<![\w.])(?:" + "|".join(cased) + r")(?![\w])")
     return folded, exact

@@ -97,8 +97,8 @@ def clean_text(value: str | None) -> str:
     # Entities escaped twice ("&amp;#8217;") survive one decoding; decode what is left, once more.
     if "&" in text and _ENTITY.search(text):
         text = html.unescape(text)
-        if _MARKUP_HINT.search(text):  # markup that was escaped as text: strip that too
-            text = strip_html(text)
+    if _MARKUP_HINT.search(text):  # markup that was escaped as text ("&lt;b&gt;"): strip that too
+        text = strip_html(text)
     text = _CONTROL.sub("", text)
     text = unicodedata.normalize("NFC", text)
     return _WHITESPACE.sub(" ", text).strip()

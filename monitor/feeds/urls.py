@@ -64,6 +64,8 @@ TRACKING_PARAMS = frozenset(
         "feedtype",
         "fromrss",
         "spm",
+        "wt_mc",
+        "wt_zmc",
         "guccounter",
         "guce_referrer",
         "guce_referrer_sig",
