@@ -69,6 +69,8 @@ class Rule:
     expr: str
     labels: dict[str, str]
     annotations: dict[str, str]
+    for_: str | None = None
+    keep_firing_for: str | None = None
 
 
 def rules() -> list[Rule]:
@@ -86,6 +88,8 @@ def rules() -> list[Rule]:
                         expr=rule["expr"],
                         labels=dict(rule.get("labels", {})),
                         annotations=dict(rule.get("annotations", {})),
+                        for_=rule.get("for"),
+                        keep_firing_for=rule.get("keep_firing_for"),
                     )
                 )
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from deploy.stackfiles import (
@@ -19,6 +20,10 @@ from deploy.stackfiles import (
     tool,
 )
 from deploy.test_metrics_catalogue import exported_series
+from monitor.alerts.rules import RuleConfig
+from monitor.config import load_config
+from monitor.durations import format_duration
+from monitor.signals.windows import window_label
 
 
 def test_promtool_check_config() -> None:
@@ -103,6 +108,44 @@ def test_rules_read_metrics_the_stages_export() -> None:
         if name not in (recorded if ":" in name else exported)
     ]
     assert not unknown, "\n".join(unknown)
+
+
+def _level(value: float) -> str:
+    return f"{value:g}"
+
+
+@pytest.mark.parametrize("rule", load_config(None).rules, ids=lambda r: r.name)
+def test_relationship_alerts_mirror_the_default_rules(rule: RuleConfig) -> None:
+    """Each rule of the alerter's default set has a Prometheus alert with the same subject, signal, window,
+    levels, severity and timings (the differences PromQL forces are listed in relations-alerts.yml)."""
+    mirrors = [r for r in rules() if r.labels.get("mirrors") == rule.name]
+    assert len(mirrors) == 1, f"no Prometheus alert mirrors the default rule {rule.name}"
+    (alert,) = mirrors
+    expr = " ".join(alert.expr.split())
+    assert alert.labels["severity"] == rule.severity
+    assert f'signal="{rule.signal}", topic="{rule.subject}", window="{window_label(rule.window)}"' in expr
+    if rule.min_stories > 1:
+        assert f'topic="{rule.subject}", window="{window_label(rule.window)}"}} >= {rule.min_stories}' in expr
+    assert (alert.for_ or "0s") == (format_duration(rule.for_) if rule.for_ else "0s")
+    assert (alert.keep_firing_for or "0s") == (
+        format_duration(rule.keep_firing_for).replace("1w", "7d") if rule.keep_firing_for else "0s"
+    )
+    if rule.threshold is not None:
+        op = "<" if rule.threshold.direction == "down" else ">"
+        assert f"{op} {_level(rule.threshold.fire_level)}" in expr
+    if rule.change is not None:
+        assert f'window="{window_label(rule.change.baseline)}"' in expr
+        if rule.change.min_baseline_stories:
+            assert (
+                f'window="{window_label(rule.change.baseline)}"}} >= {rule.change.min_baseline_stories}'
+                in expr
+            )
+        if rule.change.delta is not None:
+            assert f">= {_level(rule.change.delta)}" in expr
+        assert ("abs(" in expr) is (rule.change.direction == "either")
+    if rule.anomaly is not None:
+        assert f"[{window_label(rule.anomaly.baseline)}]" in expr
+        assert f">= {_level(rule.anomaly.k)}" in expr
 
 
 def test_scrape_targets_are_the_stage_ports() -> None:
