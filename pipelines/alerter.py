@@ -89,14 +89,12 @@ def read_ledger(bus: Bus, topic: str, *, timeout: float = 30.0) -> set[str]:
     keys: set[str] = set()
     deadline = time.monotonic() + timeout
     with bus.consumer([topic], group_id=None, from_beginning=True) as consumer:
-        while True:
+        while any(consumer.lag().values()):
             for record in consumer.poll(max_records=1000, timeout=0.5):
                 try:
                     keys.add(ledger_key(decode_alert(record.value)))
                 except DecodeError:
                     continue  # not ours to judge here; `monitor alerts tail` reports such records
-            if not any(consumer.lag().values()):
-                break
             if time.monotonic() > deadline:
                 raise BusError(
                     f"could not read the alert topic {topic} to its end in {timeout:.0f}s", retriable=True
@@ -110,12 +108,12 @@ class _Effects:
 
     alerts: list[tuple[Message, AlertEvent]] = field(default_factory=list)
     signals: list[SignalUpdated] = field(default_factory=list)
-    late: dict[str, int] = field(default_factory=dict)
+    dropped: int = 0
 
     def clear(self) -> None:
         self.alerts.clear()
         self.signals.clear()
-        self.late.clear()
+        self.dropped = 0
 
 
 class _AckThenSave(Producer):
@@ -143,6 +141,8 @@ class AlerterRunner(StageRunner[ArticleScored]):
         deadletter_topic: str,
         metrics: StageMetrics,
         max_records: int,
+        max_wait: float,
+        poll_timeout: float,
     ) -> None:
         super().__init__(
             stage=STAGE,
@@ -153,6 +153,8 @@ class AlerterRunner(StageRunner[ArticleScored]):
             deadletter_topic=deadletter_topic,
             metrics=metrics,
             max_records=max_records,
+            max_wait=max_wait,
+            poll_timeout=poll_timeout,
         )
         self._alerter = alerter
 
@@ -187,6 +189,8 @@ class AlerterStage:
         *,
         stage_metrics: StageMetrics | None = None,
         on_alert: Callable[[AlertEvent], None] | None = None,
+        max_wait: float = 0.5,
+        poll_timeout: float = 1.0,
     ) -> None:
         a = settings.alerter
         self._settings = settings
@@ -229,6 +233,8 @@ class AlerterStage:
             deadletter_topic=self._topics.deadletter,
             metrics=stage_metrics or StageMetrics(registry),
             max_records=a.batch_size,
+            max_wait=max_wait,
+            poll_timeout=poll_timeout,
         )
         self._export_state()
         log.info(
@@ -244,7 +250,7 @@ class AlerterStage:
     def process(self, items: Sequence[Item[ArticleScored]]) -> BatchResult:
         """Feed a batch to the engine and return the outputs to publish (atomic: all or nothing)."""
         checkpoint = self.engine.checkpoint()
-        marks = (len(self._effects.alerts), len(self._effects.signals), dict(self._effects.late))
+        marks = (len(self._effects.alerts), len(self._effects.signals), self._effects.dropped)
         try:
             for item in items:
                 self._ingested(self.engine.ingest(item.event, partition=partition_name(item.record)), item)
@@ -253,15 +259,13 @@ class AlerterStage:
             self.engine.restore(checkpoint)
             del self._effects.alerts[marks[0] :]
             del self._effects.signals[marks[1] :]
-            self._effects.late = marks[2]
+            self._effects.dropped = marks[2]
             raise
         return BatchResult(messages=self._messages(outputs))
 
     def _ingested(self, result: Ingested, item: Item[ArticleScored]) -> None:
-        if result.outcome in ("late", "dropped"):
-            disposition = "accepted" if result.outcome == "late" else "dropped"
-            self._effects.late[disposition] = self._effects.late.get(disposition, 0) + 1
         if result.outcome == "dropped":
+            self._effects.dropped += 1
             log.info(
                 "late article dropped article_id=%s partition=%s offset=%s lateness=%s (allowed %s)",
                 result.article_id,
@@ -312,13 +316,16 @@ class AlerterStage:
             self._effects.clear()
             raise
         self.store.save(self._saved, self.engine.state)
+        late = self.engine.state.signals.late_accepted - self._saved.signals.late_accepted
         self._saved = self.engine.checkpoint()
-        self._apply(duplicates)
+        self._apply(duplicates, late)
 
-    def _apply(self, duplicates: set[int]) -> None:
+    def _apply(self, duplicates: set[int], late: int) -> None:
         effects = self._effects
-        for disposition, n in effects.late.items():
-            self.metrics.late_articles.labels(disposition).inc(n)
+        if late:
+            self.metrics.late_articles.labels("accepted").inc(late)
+        if effects.dropped:
+            self.metrics.late_articles.labels("dropped").inc(effects.dropped)
         for update in effects.signals:
             self._set_signal(update.signal, update.topic, update.window, update.value)
         for message, event in effects.alerts:
@@ -414,15 +421,27 @@ def build_alerter(
     *,
     stage_metrics: StageMetrics | None = None,
     on_alert: Callable[[AlertEvent], None] | None = None,
+    max_wait: float = 0.5,
+    poll_timeout: float = 1.0,
 ) -> AlerterStage:
     """The alerter stage on ``bus`` (consumer group ``monitor-alerter`` on ``topics.scored``).
 
     Returns an :class:`AlerterStage`: ``.runner`` is the :class:`StageRunner` to run or step, ``.flush()``
     ends the input (``--once``), ``.close()`` releases everything. Pass ``stage_metrics`` when several
     stages share ``registry`` (one :class:`StageMetrics` per registry); ``on_alert`` is called with each
-    alert event once it is acknowledged on the bus.
+    alert event once it is acknowledged on the bus. ``max_wait`` / ``poll_timeout``: how long a step
+    waits to fill a batch / for a first record (seconds).
     """
-    return AlerterStage(settings, config, bus, registry, stage_metrics=stage_metrics, on_alert=on_alert)
+    return AlerterStage(
+        settings,
+        config,
+        bus,
+        registry,
+        stage_metrics=stage_metrics,
+        on_alert=on_alert,
+        max_wait=max_wait,
+        poll_timeout=poll_timeout,
+    )
 
 
 def main(args: argparse.Namespace, settings: Settings) -> int:

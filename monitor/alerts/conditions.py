@@ -109,6 +109,15 @@ def _change(
     return Observation(short_value, _r(threshold), long_value, fire, hold, side, stats)
 
 
+def usable_buckets(rule: RuleConfig, tick_us: int, coverage_start_us: int | None) -> int:
+    """How many of an anomaly rule's baseline windows lie after the start of the monitor's data."""
+    if rule.anomaly is None or coverage_start_us is None:
+        return 0
+    length = duration_us(rule.window)
+    buckets = duration_us(rule.anomaly.baseline) // length
+    return sum(1 for i in range(1, buckets + 1) if tick_us - (i + 1) * length >= coverage_start_us)
+
+
 def _anomaly(
     rule: RuleConfig, view: TickView, stats: WindowStats, enough: bool, coverage_start_us: int | None
 ) -> Observation:
@@ -117,11 +126,7 @@ def _anomaly(
     length = duration_us(rule.window)
     buckets = duration_us(c.baseline) // length
     counts = view.bucket_counts(rule.subject, length, buckets, rule.signal)
-    usable = [
-        n
-        for i, n in enumerate(counts, start=1)
-        if coverage_start_us is not None and view.tick_us - (i + 1) * length >= coverage_start_us
-    ]
+    usable = counts[: usable_buckets(rule, view.tick_us, coverage_start_us)]
     current = float(stats.stories if rule.signal == "stories" else stats.volume)
     if len(usable) < MIN_BASELINE_WINDOWS:
         return Observation(current, None, None, False, False, "up", stats)

@@ -8,14 +8,14 @@ from monitor.events import AlertEvidence, format_time
 from monitor.signals.windows import Article, from_us, window_label
 
 SUBJECT_NAMES: dict[str, str] = {
-    "trade_tariffs": "trade and tariffs",
-    "critical_minerals": "critical minerals",
-    "energy_nuclear": "energy and nuclear",
-    "defence": "defence",
-    "technology": "technology",
-    "indo_pacific_quad": "the Indo-Pacific and the Quad",
-    "diplomacy_other": "diplomacy",
-    "overall": "the relationship overall",
+    "trade_tariffs": "India-US trade and tariffs",
+    "critical_minerals": "India-US critical minerals",
+    "energy_nuclear": "India-US energy and nuclear",
+    "defence": "India-US defence",
+    "technology": "India-US technology",
+    "indo_pacific_quad": "India-US Indo-Pacific and Quad",
+    "diplomacy_other": "India-US diplomacy",
+    "overall": "India-US relations overall",
 }
 
 SIGNAL_NAMES: dict[str, str] = {
@@ -82,19 +82,19 @@ def firing_summary(rule: RuleConfig, obs: Observation, items: list[AlertEvidence
         else:  # a re-notification while the value sits between the alert and the clear level
             clear = _fmt(rule.signal, rule.threshold.clear_level)
             level = f"not yet back past {clear} (alert level {threshold})"
-        head = f"India-US {subject}: the {window} {signal} is {value}, {level}"
+        head = f"{subject}: the {window} {signal} is {value}, {level}"
     elif rule.change is not None:
         moved = "rose" if obs.direction == "up" else "fell"
         base = _fmt(rule.signal, obs.baseline)
         head = (
-            f"India-US {subject}: the {window} {signal} {still}{moved} to {value} against {base} over "
+            f"{subject}: the {window} {signal} {still}{moved} to {value} against {base} over "
             f"{window_label(rule.change.baseline)} (alert level {threshold})"
         )
     else:
         assert rule.anomaly is not None
         mean = "?" if obs.baseline is None else f"{obs.baseline:.1f}"
         head = (
-            f"India-US {subject}: {value} {'stories' if rule.signal == 'stories' else 'articles'} in "
+            f"{subject}: {value} {'stories' if rule.signal == 'stories' else 'articles'} in "
             f"{window}, {still}against a usual {mean} per {window} over the previous "
             f"{window_label(rule.anomaly.baseline)} (alert level {threshold})"
         )
@@ -106,8 +106,9 @@ def resolved_summary(rule: RuleConfig, obs: Observation, *, started_us: int) -> 
     subject = SUBJECT_NAMES.get(rule.subject, rule.subject)
     signal = SIGNAL_NAMES[rule.signal]
     window = window_label(rule.window)
-    value = _fmt(rule.signal, obs.value)
     since = format_time(from_us(started_us))
-    return (
-        f"Resolved: India-US {subject}, the {window} {signal} is back at {value} (the episode began {since})."
-    )
+    if obs.value is None:
+        now = f"the {window} window holds no stories any more"
+    else:
+        now = f"the {window} {signal} is back at {_fmt(rule.signal, obs.value)}"
+    return f"Resolved: {subject}, {now} (the episode began {since})."

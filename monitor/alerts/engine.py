@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from monitor.alerts.conditions import observe
+from monitor.alerts.conditions import Observation, observe, usable_buckets
 from monitor.alerts.describe import evidence, firing_summary, resolved_summary
 from monitor.alerts.lifecycle import INACTIVE, RuleState, step
 from monitor.alerts.rules import RuleConfig
@@ -50,6 +50,14 @@ def signal_params(
 ) -> SignalParams:
     """Signal parameters for ``config``: its windows and lateness, a span covering every rule."""
     spans = [*config.signals.windows, *(rule.span for rule in config.rules)]
+    edges: set[timedelta] = set()
+    for rule in config.rules:
+        edges.add(rule.window)
+        if rule.change is not None:
+            edges.add(rule.change.baseline)
+        if rule.anomaly is not None:
+            buckets = int(rule.anomaly.baseline / rule.window)
+            edges.update(rule.window * i for i in range(1, buckets + 2))
     return SignalParams(
         windows=tuple(config.signals.windows),
         allowed_lateness=config.signals.allowed_lateness,
@@ -58,6 +66,7 @@ def signal_params(
         grace=grace,
         topic_threshold=topic_threshold,
         min_relevance=min_relevance,
+        boundaries=tuple(sorted(edges)),
     )
 
 
@@ -79,6 +88,8 @@ class AlertEngine:
         self.signals = SignalEngine(params, self._state.signals)
         # Rules that could fire on an empty window must see every tick.
         self._always_active = any(r.min_stories == 0 for r in self.rules)
+        # Each rule's last observation, reused while the windows do not change (not state).
+        self._observed: dict[str, tuple[tuple[object, ...], Observation]] = {}
 
     # -- state ---------------------------------------------------------------------------------------
     @property
@@ -93,6 +104,7 @@ class AlertEngine:
         """Go back to a state from :meth:`checkpoint` (or from the store)."""
         self._state = state
         self.signals = SignalEngine(self.params, state.signals)
+        self._observed = {}
 
     def rule_state(self, name: str) -> RuleState:
         return self._state.rules.get(name, INACTIVE)
@@ -128,13 +140,19 @@ class AlertEngine:
 
     # -- evaluation ----------------------------------------------------------------------------------
     def _evaluate(self, view: TickView) -> list[Output]:
-        out: list[Output] = list(self.signals.signal_updates(view))
+        out: list[Output] = [] if view.same_as_previous else list(self.signals.signal_updates(view))
         coverage = self.signals.coverage_start_us
         rules = self._state.rules
         for rule in self.rules:
             before = rules.get(rule.name, INACTIVE)
             episode = before.direction if before.status == "firing" else None
-            obs = observe(rule, view, coverage_start_us=coverage, episode=episode)
+            key = (episode, coverage, usable_buckets(rule, view.tick_us, coverage))
+            cached = self._observed.get(rule.name)
+            if view.same_as_previous and cached is not None and cached[0] == key:
+                obs = cached[1]
+            else:
+                obs = observe(rule, view, coverage_start_us=coverage, episode=episode)
+                self._observed[rule.name] = (key, obs)
             after, transition = step(rule, before, view.tick_us, obs)
             if after == INACTIVE:
                 rules.pop(rule.name, None)

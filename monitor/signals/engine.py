@@ -23,9 +23,10 @@ producer stalled longer than ``grace`` while the alerter was idle), it counts fr
 logged: the one case where live processing and a replay can differ.
 
 Lateness: an article whose ``fetched_at`` is more than ``allowed_lateness`` after its event time is
-**dropped** (counted and logged, never mixed in). An accepted article whose event time lies before the
-start of the step in which it first becomes visible missed at least one evaluation of the windows it
-belongs to: it is **late** (counted) and updates, from then on, every window its event time falls in.
+**dropped** (counted and logged, never mixed in). An accepted article is **late** when, at the tick that
+first counts it, a newer article (by event time) had already been counted at an earlier tick: it came out
+of event-time order. Late articles update, from their first tick on, every window their event time falls
+in (a 7h-old article enters the 24h and 7d windows, not the 6h one).
 
 Idempotence: each ``article_id`` is counted once (the record key is the article id, so redeliveries land
 in the same partition and are recognised in order).
@@ -33,6 +34,7 @@ in the same partition and are recognised in order).
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
@@ -47,7 +49,7 @@ log = logging.getLogger(__name__)
 
 _PRUNE_EVERY_US = 3600 * 1_000_000
 
-Outcome = Literal["accepted", "late", "dropped", "duplicate", "irrelevant"]
+Outcome = Literal["accepted", "dropped", "duplicate", "irrelevant"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,8 @@ class SignalParams:
     grace: timedelta = timedelta(minutes=3)
     topic_threshold: float = 0.5
     min_relevance: float = 0.5
+    boundaries: tuple[timedelta, ...] = ()
+    """Further window lengths whose edges matter (rule windows, baselines, anomaly buckets)."""
 
     def __post_init__(self) -> None:
         if self.step <= timedelta(0) or self.grace < timedelta(0):
@@ -100,6 +104,10 @@ class SignalState:
     """The earliest logical arrival ever seen: the monitor knows nothing from before (minus lateness)."""
     published: dict[SignalKey, SignalRecord] = field(default_factory=dict)
     """The last published (value, articles, stories) per signal key."""
+    max_event_us: int | None = None
+    """The newest event time among the articles counted so far (to tell late articles)."""
+    late_accepted: int = 0
+    """Late articles counted so far by this process (a counter for metrics; not persisted)."""
 
     def copy(self) -> SignalState:
         return SignalState(
@@ -109,6 +117,8 @@ class SignalState:
             self.last_tick,
             self.history_start,
             dict(self.published),
+            self.max_event_us,
+            self.late_accepted,
         )
 
 
@@ -129,6 +139,11 @@ class SignalEngine:
         self._retention = self._span + self._lateness
         self._windows = [(window_label(w), duration_us(w)) for w in params.windows]
         self._seen_pruned = 0
+        self._lengths = sorted({self._span, *(duration_us(w) for w in (*params.windows, *params.boundaries))})
+        # Change detection between consecutive ticks (not state: a fresh engine simply recomputes).
+        self._prev_tick: int | None = None
+        self._prev_events: list[int] = []
+        self._prev_counts: tuple[int, ...] = ()
 
     # -- time grid -----------------------------------------------------------------------------------
     def ceil_tick(self, t_us: int) -> int:
@@ -194,8 +209,7 @@ class SignalEngine:
             source=event.source.name,
             evidence=event.evidence[0] if event.evidence else None,
         )
-        late = event_us <= self.ceil_tick(arrival) - self._step
-        return Ingested("late" if late else "accepted", event.article_id, arrival, lateness, bumped)
+        return Ingested("accepted", event.article_id, arrival, lateness, bumped)
 
     # -- clock ---------------------------------------------------------------------------------------
     def watermark(self, behind: Collection[str] | None) -> int | None:
@@ -243,11 +257,41 @@ class SignalEngine:
                     target = min(target, self.ceil_tick(min(upcoming)) - self._step)
                 tick = max(tick, target)
                 self._finish(tick)
+                self._prev_tick = None
                 tick += self._step
                 continue
-            yield TickView(tick, visible)
+            fresh = self._count_late(visible)
+            yield TickView(tick, visible, same_as_previous=self._unchanged(tick, visible, fresh))
             self._finish(tick)
             tick += self._step
+
+    def _unchanged(self, tick: int, visible: list[Article], fresh: bool) -> bool:
+        """Whether every window (of every length that matters) holds what it held at the previous tick.
+
+        Without new arrivals, articles only leave windows as time passes, so the number of articles past
+        each window's start edge tells whether any window changed.
+        """
+        continuous = self._prev_tick is not None and self._prev_tick == self.state.last_tick
+        if fresh or not continuous:
+            self._prev_events = sorted(a.event_us for a in visible)
+        events = self._prev_events
+        counts = tuple(len(events) - bisect.bisect_right(events, tick - length) for length in self._lengths)
+        same = continuous and not fresh and counts == self._prev_counts
+        self._prev_tick, self._prev_counts = tick, counts
+        return same
+
+    def _count_late(self, visible: list[Article]) -> bool:
+        """Count the late ones among the articles seen for the first time; whether there were any."""
+        st = self.state
+        previous = st.last_tick
+        fresh = [a for a in visible if previous is None or a.arrival_us > previous]
+        if not fresh:
+            return False
+        if st.max_event_us is not None:
+            st.late_accepted += sum(1 for a in fresh if a.event_us < st.max_event_us)
+        newest = max(a.event_us for a in fresh)
+        st.max_event_us = newest if st.max_event_us is None else max(st.max_event_us, newest)
+        return True
 
     def _finish(self, tick: int) -> None:
         st = self.state

@@ -148,17 +148,27 @@ class TickView:
     ``(tick_us - span, tick_us]`` are ignored.
     """
 
-    def __init__(self, tick_us: int, articles: Iterable[Article]) -> None:
+    def __init__(self, tick_us: int, articles: Iterable[Article], *, same_as_previous: bool = False) -> None:
         self.tick_us = tick_us
-        self._by_subject: dict[str, list[Article]] = {}
-        for article in articles:
-            if article.event_us > tick_us:
-                continue
-            for subject in article.subjects:
-                self._by_subject.setdefault(subject, []).append(article)
-        for items in self._by_subject.values():
-            items.sort(key=lambda a: (a.event_us, a.article_id))
+        self.same_as_previous = same_as_previous
+        """True when every window holds exactly what it held at the previous tick (nothing to recompute)."""
+        self._articles = articles
+        self._subjects: dict[str, list[Article]] | None = None
         self._cache: dict[tuple[str, int, int], WindowStats] = {}
+
+    @property
+    def _by_subject(self) -> dict[str, list[Article]]:
+        if self._subjects is None:
+            by_subject: dict[str, list[Article]] = {}
+            for article in self._articles:
+                if article.event_us > self.tick_us:
+                    continue
+                for subject in article.subjects:
+                    by_subject.setdefault(subject, []).append(article)
+            for items in by_subject.values():
+                items.sort(key=lambda a: (a.event_us, a.article_id))
+            self._subjects = by_subject
+        return self._subjects
 
     @property
     def tick(self) -> datetime:

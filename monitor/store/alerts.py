@@ -130,6 +130,7 @@ class AlerterStore:
                 frontiers=frontiers,
                 last_tick=self._meta("last_tick"),
                 history_start=self._meta("history_start"),
+                max_event_us=self._meta("max_event_us"),
                 published=published,
             )
         log.info(
@@ -203,7 +204,13 @@ class AlerterStore:
                         for name, s in after.rules.items()
                     ],
                 )
-                self._set_meta({"last_tick": new.last_tick, "history_start": new.history_start})
+                self._set_meta(
+                    {
+                        "last_tick": new.last_tick,
+                        "history_start": new.history_start,
+                        "max_event_us": new.max_event_us,
+                    }
+                )
                 db.execute("COMMIT")
             except sqlite3.Error as exc:
                 db.execute("ROLLBACK")
