@@ -62,7 +62,8 @@ class PollerSettings(_Section):
     ``total_timeout``: overall deadline of one fetch (body included); ``hint_cap``: how far a server's
     Cache-Control max-age or a feed's ``<ttl>`` may stretch the poll interval; ``story_window``: how long
     an article stays a candidate for near-duplicate story clustering; ``relevance_threshold``: the India-US
-    gate's minimum hint; ``seen_retention``: how long an article id is remembered after it was last seen.
+    gate's minimum hint; ``seen_retention``: how long an article id is remembered after it was last seen;
+    ``start_spread``: first polls of feeds not polled before are spread over this much time after start.
     """
 
     user_agent: str = "india-us-monitor/0.1 (+https://github.com/india-us-monitor; news monitor)"
@@ -83,6 +84,7 @@ class PollerSettings(_Section):
     hint_cap: Duration = Field(default=timedelta(hours=1))
     story_window: Duration = Field(default=timedelta(hours=72))
     relevance_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    start_spread: Duration = Field(default=timedelta(seconds=30))
 
 
 class ScorerSettings(_Section):

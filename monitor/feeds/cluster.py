@@ -2,59 +2,49 @@
 
 Two signals, both cheap:
 
-* **Body**: the first words of the summary, as 3-word shingles, summarised by a 64-value MinHash. Wire copy
-  reprinted by several outlets keeps its lead paragraph while each outlet writes its own headline; the
-  MinHash estimates how much of the shorter lead is contained in the other (containment >= 0.5).
+* **Body**: the first words of the summary as 3-word shingles, summarised by a bottom-k MinHash sketch (the
+  32 smallest 64-bit shingle hashes). Wire copy reprinted by several outlets keeps its lead paragraph while
+  each outlet writes its own headline; the sketches estimate how much of the shorter lead is contained in
+  the other (containment >= 0.5).
 * **Title**: the set of content words of the headline (stop words and the words every India-US headline
   shares, such as "India", "US", "Trump", dropped; plurals folded). Light edits of a headline keep almost
   all of them (Jaccard >= 0.7 with at least four words).
 
-Candidates come from a locality-sensitive index (16 bands of 4 MinHash values) and an inverted index of
-title words, so assigning is fast whatever the number of recent stories. Members older than ``window``
-are forgotten. A new article joins the story of its best match, else founds a story whose id is its own
-``article_id``. :class:`StoryIndex` is thread-safe; :class:`StoryMember` rows are what the poller stores
-in SQLite so that a restarted poller keeps assigning the same ids.
+Candidates come from inverted indexes (sketch value -> articles, title word -> articles): only articles
+that share at least two sketch values, or enough title words, are compared; of a value or word shared by very
+many articles (boilerplate such as "click here to read more"), only the newest ones are considered. Members
+older than ``window`` are forgotten. A new article joins the story of its best match, else founds a story
+whose id is its own ``article_id``. :class:`StoryIndex` is thread-safe; :class:`StoryMember` rows are what
+the poller stores in SQLite so that a restarted poller keeps assigning the same ids.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import threading
 import unicodedata
 from array import array
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-NUM_HASHES = 64
-BANDS = 16
-ROWS = NUM_HASHES // BANDS
+SKETCH_SIZE = 32
 SHINGLE = 3
 LEAD_TOKENS = 60
 MIN_SHINGLES = 8
 BODY_CONTAINMENT = 0.5
 TITLE_JACCARD = 0.7
 MIN_TITLE_TOKENS = 4
+MIN_SHARED_VALUES = 2
+POSTING_SAMPLE = 40
+"""Bounded work per article: of the articles sharing one sketch value or one title word, only the newest this
+many are candidates. Boilerplate ("click here to read more") then costs little, and a story reprinted
+everywhere is still found through its most recent copies."""
 
-_MERSENNE = (1 << 61) - 1
-_MASK = (1 << 64) - 1
-
-
-def _coefficients() -> list[tuple[int, int]]:
-    # Fixed, reproducible permutation parameters: the signatures are stored and must mean the same later.
-    out = []
-    for i in range(NUM_HASHES):
-        digest = hashlib.blake2b(f"minhash-{i}".encode(), digest_size=16).digest()
-        a = int.from_bytes(digest[:8], "little") % (_MERSENNE - 1) + 1
-        b = int.from_bytes(digest[8:], "little") % _MERSENNE
-        out.append((a, b))
-    return out
-
-
-_COEFFS = _coefficients()
-
-# Stop words, and the words nearly every India-US headline shares (they say nothing about which story).
 _STOP_WORDS = """
 a an the and or but of in on at to for from by with as is are was were be been being it its this that these
 those after before over under into about amid against between during says said say will would can could may
@@ -95,21 +85,23 @@ def shingles(text: str) -> set[str]:
     return {" ".join(words[i : i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
 
 
-def minhash(items: set[str]) -> array[int]:
-    """The MinHash signature (64 values) of a set of strings."""
-    hashes = [_hash64(s) for s in items]
-    sig = array("Q")
-    for a, b in _COEFFS:
-        sig.append(min(((a * h + b) % _MERSENNE) & _MASK for h in hashes))
-    return sig
+def sketch(items: set[str]) -> tuple[int, ...]:
+    """The bottom-k MinHash sketch of a set of strings: its ``SKETCH_SIZE`` smallest 64-bit hashes, sorted."""
+    return tuple(sorted({_hash64(s) for s in items})[:SKETCH_SIZE])
 
 
-def _jaccard_estimate(x: array[int], y: array[int]) -> float:
-    return sum(1 for i in range(NUM_HASHES) if x[i] == y[i]) / NUM_HASHES
+def jaccard_estimate(x: tuple[int, ...], y: tuple[int, ...]) -> float:
+    """Estimated Jaccard similarity of two sets from their bottom-k sketches."""
+    if not x or not y:
+        return 0.0
+    union = sorted(set(x) | set(y))[:SKETCH_SIZE]
+    both = set(x) & set(y)
+    return sum(1 for v in union if v in both) / len(union)
 
 
-def _containment(x: array[int], nx: int, y: array[int], ny: int) -> float:
-    j = _jaccard_estimate(x, y)
+def containment(x: tuple[int, ...], nx: int, y: tuple[int, ...], ny: int) -> float:
+    """Estimated share of the smaller set (``nx`` or ``ny`` elements) found in the other."""
+    j = jaccard_estimate(x, y)
     if j <= 0.0:
         return 0.0
     intersection = j * (nx + ny) / (1.0 + j)
@@ -125,15 +117,25 @@ class StoryMember:
     at: datetime
     title_terms: frozenset[str]
     signature: bytes | None
-    """The body MinHash as bytes (64 little-endian uint64), or None for a lead too short to compare."""
+    """The body sketch as bytes (little-endian uint64s), or None for a lead too short to compare."""
     shingle_count: int
 
-    def sig(self) -> array[int] | None:
+    def sketch(self) -> tuple[int, ...]:
         if self.signature is None:
-            return None
-        out = array("Q")
-        out.frombytes(self.signature)
-        return out
+            return ()
+        values = array("Q")
+        values.frombytes(self.signature)
+        return tuple(values)
+
+
+def _newest(posting: dict[str, None]) -> Iterable[str]:
+    if len(posting) <= POSTING_SAMPLE:
+        return posting.keys()
+    return itertools.islice(reversed(posting), POSTING_SAMPLE)
+
+
+def _to_bytes(values: tuple[int, ...]) -> bytes:
+    return array("Q", values).tobytes()
 
 
 class StoryIndex:
@@ -144,10 +146,11 @@ class StoryIndex:
         self._max = max_members
         self._lock = threading.Lock()
         self._members: dict[str, StoryMember] = {}
-        self._sigs: dict[str, array[int]] = {}
+        self._sketches: dict[str, tuple[int, ...]] = {}
         self._order: deque[tuple[datetime, str]] = deque()
-        self._bands: dict[tuple[int, bytes], set[str]] = {}
-        self._terms: dict[str, set[str]] = {}
+        # Postings are insertion-ordered dicts used as ordered sets: the newest members are at the end.
+        self._values: dict[int, dict[str, None]] = {}
+        self._terms: dict[str, dict[str, None]] = {}
 
     def __len__(self) -> int:
         return len(self._members)
@@ -156,39 +159,32 @@ class StoryIndex:
         with self._lock:
             return self._members.get(article_id)
 
-    @staticmethod
-    def _band_keys(sig: array[int]) -> list[tuple[int, bytes]]:
-        return [(b, sig[b * ROWS : (b + 1) * ROWS].tobytes()) for b in range(BANDS)]
-
     def _insert(self, member: StoryMember) -> None:
         self._members[member.article_id] = member
         self._order.append((member.at, member.article_id))
-        sig = member.sig()
-        if sig is not None:
-            self._sigs[member.article_id] = sig
-            for key in self._band_keys(sig):
-                self._bands.setdefault(key, set()).add(member.article_id)
+        values = member.sketch()
+        if values:
+            self._sketches[member.article_id] = values
+            for value in values:
+                self._values.setdefault(value, {})[member.article_id] = None
         for term in member.title_terms:
-            self._terms.setdefault(term, set()).add(member.article_id)
+            self._terms.setdefault(term, {})[member.article_id] = None
+
+    @staticmethod
+    def _unlink(index: dict[Any, dict[str, None]], keys: Iterable[Any], article_id: str) -> None:
+        for key in keys:
+            posting = index.get(key)
+            if posting is not None:
+                posting.pop(article_id, None)
+                if not posting:
+                    del index[key]
 
     def _remove(self, article_id: str) -> None:
         member = self._members.pop(article_id, None)
         if member is None:
             return
-        sig = self._sigs.pop(article_id, None)
-        if sig is not None:
-            for key in self._band_keys(sig):
-                bucket = self._bands.get(key)
-                if bucket is not None:
-                    bucket.discard(article_id)
-                    if not bucket:
-                        del self._bands[key]
-        for term in member.title_terms:
-            posting = self._terms.get(term)
-            if posting is not None:
-                posting.discard(article_id)
-                if not posting:
-                    del self._terms[term]
+        self._unlink(self._values, self._sketches.pop(article_id, ()), article_id)
+        self._unlink(self._terms, member.title_terms, article_id)
 
     def _expire(self, now: datetime) -> None:
         horizon = now - self._window
@@ -202,27 +198,37 @@ class StoryIndex:
             if member.article_id not in self._members:
                 self._insert(member)
 
-    def _best_match(self, terms: frozenset[str], sig: array[int] | None, count: int) -> StoryMember | None:
-        candidates: set[str] = set()
-        if sig is not None:
-            for key in self._band_keys(sig):
-                candidates |= self._bands.get(key, set())
+    def _candidates(self, terms: frozenset[str], values: tuple[int, ...]) -> tuple[set[str], set[str]]:
+        """Articles worth comparing by body (enough shared sketch values) and by title (shared words)."""
+        shared: Counter[str] = Counter()
+        for value in values:
+            posting = self._values.get(value)
+            if posting:
+                shared.update(_newest(posting))
+        # A lead half contained in another shares about a third of its sketch values with it; ask for a
+        # quarter (at least two): far fewer comparisons, no true match lost.
+        needed = max(MIN_SHARED_VALUES, len(values) // 4)
+        by_body = {cid for cid, n in shared.items() if n >= needed}
+        by_title: set[str] = set()
         if len(terms) >= MIN_TITLE_TOKENS:
-            # A match shares all but 30% of these words, so it is in one of the rarest 30% + 1 postings.
-            postings = sorted((self._terms.get(t, set()) for t in terms), key=len)
+            # A title match shares all but 30% of these words: it is in one of the rarest 30% + 1 postings.
+            postings = sorted((self._terms.get(t, {}) for t in terms), key=len)
             for posting in postings[: int((1 - TITLE_JACCARD) * len(terms)) + 1]:
-                candidates |= posting
+                by_title.update(_newest(posting))
+        return by_body, by_title
+
+    def _best_match(self, terms: frozenset[str], values: tuple[int, ...], count: int) -> StoryMember | None:
+        by_body, by_title = self._candidates(terms, values)
         best: tuple[float, datetime, str] | None = None
         found: StoryMember | None = None
-        for cid in candidates:
+        for cid in by_body | by_title:
             other = self._members[cid]
             score = 0.0
-            other_sig = self._sigs.get(cid)
-            if sig is not None and other_sig is not None:
-                c = _containment(sig, count, other_sig, other.shingle_count)
+            if cid in by_body:
+                c = containment(values, count, self._sketches[cid], other.shingle_count)
                 if c >= BODY_CONTAINMENT:
-                    score = max(score, c)
-            if len(terms) >= MIN_TITLE_TOKENS and len(other.title_terms) >= MIN_TITLE_TOKENS:
+                    score = c
+            if cid in by_title and len(other.title_terms) >= MIN_TITLE_TOKENS:
                 j = len(terms & other.title_terms) / len(terms | other.title_terms)
                 if j >= TITLE_JACCARD:
                     score = max(score, j)
@@ -236,19 +242,19 @@ class StoryIndex:
         """The story of a new article (joining the best-matching recent story, or founding one)."""
         terms = title_terms(title)
         body = shingles(summary)
-        sig = minhash(body) if len(body) >= MIN_SHINGLES else None
+        values = sketch(body) if len(body) >= MIN_SHINGLES else ()
         with self._lock:
             known = self._members.get(article_id)
             if known is not None:
                 return known
             self._expire(at)
-            match = self._best_match(terms, sig, len(body))
+            match = self._best_match(terms, values, len(body))
             member = StoryMember(
                 article_id=article_id,
                 story_id=match.story_id if match else article_id,
                 at=at,
                 title_terms=terms,
-                signature=sig.tobytes() if sig is not None else None,
+                signature=_to_bytes(values) if values else None,
                 shingle_count=len(body),
             )
             self._insert(member)

@@ -48,8 +48,6 @@ from monitor.store.feeds import FeedState, FeedStore
 log = logging.getLogger(__name__)
 
 STAGE = "poller"
-INITIAL_SPREAD = timedelta(seconds=30)
-"""First polls of feeds never polled before are spread over this much time (or their interval)."""
 
 Clock = Callable[[], datetime]
 AfterPublish = Callable[[str, Sequence[ArticleFetched]], None]
@@ -543,7 +541,7 @@ class Poller:
             if state is not None and state.next_poll_at is not None and state.next_poll_at > now:
                 first = state.next_poll_at
             else:
-                spread = min(INITIAL_SPREAD, feed.interval).total_seconds()
+                spread = min(self._settings.start_spread, feed.interval).total_seconds()
                 with self._rng_lock:
                     first = now + timedelta(seconds=self._rng.uniform(0, spread))
             self._due[feed.id] = first

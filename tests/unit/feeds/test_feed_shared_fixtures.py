@@ -337,5 +337,5 @@ def test_the_real_cli(tmp_path: Path) -> None:
     assert len(run.stdout.splitlines()) == 25
     errors = [line for line in run.stderr.splitlines() if line.startswith("monitor feeds check:")]
     assert len(errors) == 1
-    assert errors[0].startswith(f"monitor feeds check: {bad}: parse_error: SAXParseException: ")
-    assert errors[0].endswith("no element found")
+    assert errors[0].startswith(f"monitor feeds check: {bad}: parse_error: not an RSS or Atom feed")
+    assert errors[0].endswith("no element found)")
