@@ -1,7 +1,7 @@
 """Parse feed bytes with feedparser and normalise the entries (pure: bytes in, entries out).
 
-Fetching is elsewhere (:mod:`monitor.feeds.fetch`): this module gets the body and the response headers
-(Content-Type for the charset, Content-Location for relative links, Content-Language) and returns a
+Fetching is elsewhere (:mod:`monitor.feeds.fetch`): this module gets the body, the response headers
+(Content-Type for the charset, Content-Language) and the final URL (for relative links) and returns a
 :class:`ParsedFeed` or raises :class:`~monitor.errors.FetchError` with outcome ``parse_error``.
 
 Safety: the document type declaration's internal subset is removed *before* feedparser sees the bytes, so
@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+from urllib.parse import urljoin
 
 import feedparser
 
@@ -59,6 +60,8 @@ class FeedEntry:
     guid: str | None
     id_basis: IdBasis
     """What ``article_id`` was derived from: the canonical URL, the GUID (within the feed) or the content."""
+    also_known_as: tuple[str, ...] = ()
+    """Secondary ids the entry counts as seen under (the content id of a GUID-keyed entry)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,9 +276,10 @@ def _draft(raw: Mapping[str, Any], base: str | None, now: datetime) -> _Draft | 
     url = canonical_url(_text_of(raw, "feedburner_origlink"))
     if url is None:
         link = _text_of(raw, "link")
-        if _get(raw, "guidislink") and link == _get(raw, "id"):
-            # feedparser copied a "permalink" GUID into the link: trust it only as an absolute URL.
-            url = canonical_url(link)
+        if _get(raw, "guidislink") and guid and link in (guid, urljoin(base or "", guid)):
+            # feedparser copied a "permalink" GUID into the link (resolving it against the feed's address):
+            # trust it only if the GUID itself is an absolute URL.
+            url = canonical_url(guid)
         else:
             url = canonical_url(link, base)
     if url is None and guid and guid.startswith(("http://", "https://")):
@@ -297,16 +301,18 @@ def _assign_ids(drafts: list[_Draft], feed_id: str, site: str | None) -> list[Fe
     entries = []
     for d in drafts:
         basis: IdBasis
+        published = d.published_at.isoformat() if d.published_at else ""
+        content_id = article_id_for_content(feed_id, d.title, published + "\x00" + d.summary[:200])
+        also: tuple[str, ...] = ()
         # A URL shared by entries with different headlines (beyond case and punctuation), or the site's
         # home page, does not name an article.
         if d.url and d.url != site and len(titles_by_url[d.url]) == 1:
             article_id, basis = article_id_for_url(d.url), "url"
         elif d.guid and guid_counts[d.guid] == 1 and len(d.guid) <= 2048:
-            article_id, basis = article_id_for_guid(feed_id, d.guid), "guid"
+            # GUIDs may change on every fetch: the content is a second key, so such an entry is seen again.
+            article_id, basis, also = article_id_for_guid(feed_id, d.guid), "guid", (content_id,)
         else:
-            published = d.published_at.isoformat() if d.published_at else ""
-            article_id = article_id_for_content(feed_id, d.title, published + "\x00" + d.summary[:200])
-            basis = "content"
+            article_id, basis = content_id, "content"
         entries.append(
             FeedEntry(
                 article_id=article_id,
@@ -317,6 +323,7 @@ def _assign_ids(drafts: list[_Draft], feed_id: str, site: str | None) -> list[Fe
                 language=d.language,
                 guid=d.guid,
                 id_basis=basis,
+                also_known_as=also,
             )
         )
     return entries
@@ -359,9 +366,9 @@ def parse_feed(
     if not body.strip():
         raise FetchError("empty document", outcome="parse_error")
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    # No Content-Location: feedparser would resolve GUIDs against it too, turning a bare GUID ("1234") into a
+    # made-up URL. Links are resolved here instead (xml:base inside the document still applies).
     wanted: dict[str, str] = {k: lowered[k] for k in ("content-type", "content-language") if k in lowered}
-    if url and url.startswith(("http://", "https://")):
-        wanted["content-location"] = url
     data = to_ascii_compatible(body, wanted)
     data, _defused = defuse(data)
     try:

@@ -241,7 +241,6 @@ class Poller:
                 )
         self._observe_fetch(feed.id, outcome, fetched)
 
-        articles, members, new_ids, touched, duplicate, irrelevant = self._select(feed, parsed, now)
         decision = self._jittered_next(
             outcome,
             now=now,
@@ -251,6 +250,8 @@ class Poller:
             max_age=fetched.max_age,
             ttl=parsed.ttl if parsed else None,
         )
+        # _select claims the new ids (other feeds' polls skip them meanwhile); the finally releases them.
+        articles, members, new_ids, touched, duplicate, irrelevant = self._select(feed, parsed, now)
         try:
             if articles:
                 self._producer.publish_all([Message(self._topic, a.article_id, a.encode()) for a in articles])
@@ -298,7 +299,7 @@ class Poller:
         if parsed is None or not parsed.entries:
             return [], [], [], [], 0, 0
         entries = parsed.entries
-        known = self._store.seen(e.article_id for e in entries)
+        known = self._store.seen(i for e in entries for i in (e.article_id, *e.also_known_as))
         articles: list[ArticleFetched] = []
         members: list[StoryMember] = []
         new_ids: list[str] = []
@@ -312,14 +313,15 @@ class Poller:
                 duplicate += 1
                 continue
             batch.add(aid)
-            if aid in known:
+            keys = (aid, *entry.also_known_as)
+            if any(k in known for k in keys):
                 duplicate += 1
-                touched.append(aid)
+                touched.extend(k for k in keys if k in known)
                 continue
             decision = gate(entry.title, entry.summary, threshold=self._settings.relevance_threshold)
             if not decision.keep:
                 irrelevant += 1
-                new_ids.append(aid)
+                new_ids.extend(keys)
                 continue
             if not self._claim(aid, feed.id):
                 # Another feed's poll is publishing this article right now: not ours to record.
@@ -327,7 +329,7 @@ class Poller:
                 continue
             member = self._stories.assign(aid, entry.title, entry.summary, now)
             members.append(member)
-            new_ids.append(aid)
+            new_ids.extend(keys)
             articles.append(
                 ArticleFetched(
                     article_id=aid,

@@ -6,6 +6,8 @@ Polls run on a fixed clock (T0) with no jitter, so next-poll times are exact; th
 from __future__ import annotations
 
 import gzip
+import logging
+import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
@@ -395,3 +397,74 @@ def test_staleness_is_computed_at_scrape(feed_server: FeedServer, make_rig: Make
     assert staleness is not None
     # the rig's clock is fixed in the past: the gauge counts real seconds since the last new entry
     assert staleness > 0
+
+
+def test_a_failing_feed_is_logged_once_per_change(
+    feed_server: FeedServer, make_rig: MakeRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    failing = [Response(status=500), Response(status=500), Response(status=500), Response(status=404)]
+    feed_server.add_sequence("/f", [*failing, Response(BODY), Response(BODY)])
+    rig = make_rig([feed(feed_server, "/f")])
+    caplog.set_level(logging.INFO, logger="monitor.feeds.poller")
+    outcomes = [rig.poller.poll_feed("f").outcome for _ in range(6)]
+    assert outcomes == ["server_error"] * 3 + ["client_error", "ok", "ok"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2  # failing with server_error, then with client_error: once each
+    assert warnings[0].startswith("feed=f failing: server_error (HTTP 500); 1 in a row")
+    assert warnings[1].startswith("feed=f failing: client_error (HTTP 404); 4 in a row")
+    recovered = [r.getMessage() for r in caplog.records if "recovered" in r.getMessage()]
+    assert len(recovered) == 1
+    assert rig.poller.health() == (True, "ok; 1 feeds, 0 failing")
+
+
+def test_the_stage_needs_kafka() -> None:
+    import argparse
+
+    from monitor.errors import ConfigError
+    from monitor.settings import Settings
+    from pipelines.poller import main
+
+    with pytest.raises(ConfigError, match="KAFKA_BOOTSTRAP_SERVERS"):
+        main(argparse.Namespace(), Settings())
+
+
+def test_unstable_guids_without_links_are_not_republished(feed_server: FeedServer, make_rig: MakeRig) -> None:
+    def fresh_guids(request: object) -> Response:
+        # a feed without links whose GUIDs change on every fetch (a cache-busting generator)
+        stamp = str(time.monotonic_ns())
+        return Response(
+            rss_feed(
+                [
+                    {
+                        "title": "India, US agree on tariff roadmap",
+                        "guid": f"{stamp}-1",
+                        "description": "Roadmap agreed.",
+                        "pub_date": "Mon, 02 Feb 2026 10:00:00 GMT",
+                    },
+                    {"title": "Quad ministers meet", "guid": f"{stamp}-2", "description": "In Tokyo."},
+                ]
+            )
+        )
+
+    feed_server.add_handler("/nolinks", fresh_guids)
+    rig = make_rig([feed(feed_server, "/nolinks")])
+    assert rig.poller.poll_feed("nolinks").published == 2
+    again = rig.poller.poll_feed("nolinks")
+    assert (again.published, again.duplicate) == (0, 2)
+
+
+def test_non_unique_guids_do_not_drop_articles(feed_server: FeedServer, make_rig: MakeRig) -> None:
+    feed_server.add(
+        "/dupguid",
+        rss_feed(
+            [
+                {"title": "India, US sign defence framework", "guid": "same", "link": "https://d.example/1"},
+                {"title": "India, US sign trade framework", "guid": "same", "link": "https://d.example/2"},
+                {"title": "India and US discuss minerals", "guid": "same"},
+                {"title": "India and US discuss visas", "guid": "same"},
+            ]
+        ),
+    )
+    rig = make_rig([feed(feed_server, "/dupguid")])
+    assert rig.poller.poll_feed("dupguid").published == 4
+    assert rig.poller.poll_feed("dupguid").published == 0
