@@ -1,0 +1,264 @@
+"""The scorer stage on a real Kafka broker.
+
+* in process (rule classifier, so the stage's wiring is what is tested): articles in, scored records out,
+  valid against the shipped JSON Schema; a poison record and an article without text go to the dead-letter
+  topic and the records after them are still scored; offsets are committed.
+* as the ``monitor scorer`` process with the real model: killed with SIGKILL in the middle of its work and
+  restarted, it produces a scored record for every article (duplicates allowed, losses not); SIGTERM then
+  stops it cleanly (exit 0); /metrics and /healthz answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import jsonschema
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+from prometheus_client import CollectorRegistry
+
+from monitor.bus import topic_specs
+from monitor.bus.base import Message
+from monitor.bus.kafka import KafkaBus
+from monitor.classify.lexicon import RuleClassifier
+from monitor.events import ArticleFetched, ArticleScored, DeadLetter, Source, decode
+from monitor.schemas import load_schema
+from monitor.settings import KafkaSettings, ScorerSettings, Settings, TopicNames
+from pipelines.scorer import GROUP_ID, build_scorer
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+HEADLINES = [
+    ("India and US agree trade deal cutting tariffs", "The pact will boost exports, officials said."),
+    ("Trump's H-1B fee shock rattles Indian techies", "Families fear the steep hike."),
+    ("India, US sign 10-year defence framework", "Rajnath Singh and Pete Hegseth signed the pact."),
+    ("EU and US reach trade deal", "Brussels agreed to 15% tariffs."),
+    ("Quad summit in doubt as Trump may skip", "Uncertainty grows over the Indo-Pacific grouping."),
+    ("ISRO and NASA launch joint satellite", "The NISAR mission lifted off from Sriharikota."),
+]
+
+
+def article(n: int) -> ArticleFetched:
+    title, summary = HEADLINES[n % len(HEADLINES)]
+    now = datetime.now(UTC)
+    return ArticleFetched(
+        article_id=f"art-{n:04d}",
+        story_id=f"story-{n:04d}",
+        url=f"https://example.test/{n}",
+        title=f"{title} ({n})",
+        summary=summary,
+        published_at=now - timedelta(hours=1),
+        fetched_at=now,
+        language="en",
+        source=Source(feed_id="test", name="Test", url="https://example.test/feed"),
+        relevance_hint=0.9,
+    )
+
+
+def read_topic(
+    bootstrap: str, topic: str, *, until: Callable[[list[tuple[str, bytes]]], bool], timeout: float = 120.0
+) -> list[tuple[str, bytes]]:
+    """All records of ``topic`` (key, value) from the beginning, polling until ``until(records)``."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        deadline = time.monotonic() + timeout
+        while not (partitions := sorted(consumer.partitions_for_topic(topic) or ())):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"topic {topic} never appeared")
+            time.sleep(0.2)
+        consumer.assign([TopicPartition(topic, p) for p in partitions])
+        consumer.seek_to_beginning()
+        out: list[tuple[str, bytes]] = []
+        while not until(out):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{topic}: condition not met after {timeout}s ({len(out)} records)")
+            for batch in consumer.poll(timeout_ms=300).values():
+                out.extend((r.key.decode() if r.key else "", r.value) for r in batch)
+        return out
+    finally:
+        consumer.close()
+
+
+def make_settings(bootstrap: str, unique_name: Callable[[str], str], **scorer: object) -> Settings:
+    topics = TopicNames(
+        articles=unique_name("articles"),
+        scored=unique_name("scored"),
+        signals=unique_name("signals"),
+        alerts=unique_name("alerts"),
+        deadletter=unique_name("deadletter"),
+    )
+    settings = Settings(
+        kafka=KafkaSettings(bootstrap_servers=bootstrap, topics=topics, partitions=2, session_timeout="6s"),
+        scorer=ScorerSettings(**scorer),  # type: ignore[arg-type]
+    )
+    wanted = {topics.articles, topics.scored, topics.deadletter}
+    KafkaBus(settings.kafka).create_topics([s for s in topic_specs(settings) if s.name in wanted])
+    return settings
+
+
+def publish(bus: KafkaBus, topic: str, values: list[tuple[str, bytes]]) -> None:
+    with bus.producer() as producer:
+        producer.publish_all([Message(topic, k, v) for k, v in values])
+
+
+def test_articles_in_scored_out_poison_to_deadletter(
+    kafka_bootstrap: str, unique_name: Callable[[str], str]
+) -> None:
+    settings = make_settings(kafka_bootstrap, unique_name, batch_size=4, max_wait="100ms")
+    topics = settings.kafka.topics
+    bus = KafkaBus(settings.kafka)
+    good = [article(n) for n in range(10)]
+    empty = article(99).model_copy(update={"title": "", "summary": ""})
+    values = [(a.article_id, a.encode()) for a in good[:5]]
+    values += [
+        ("poison", b'{"schema_version": 1, "type": "ArticleFetched", "title": 42}'),
+        ("art-0099", empty.encode()),
+    ]
+    values += [(a.article_id, a.encode()) for a in good[5:]]
+    publish(bus, topics.articles, values)
+
+    runner = build_scorer(settings, bus, CollectorRegistry(), classifier=RuleClassifier())
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        scored = read_topic(kafka_bootstrap, topics.scored, until=lambda r: len({k for k, _ in r}) >= 10)
+        letters = read_topic(kafka_bootstrap, topics.deadletter, until=lambda r: len(r) >= 2)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        runner.close()
+    assert not thread.is_alive()
+    schema = load_schema("ArticleScored")
+    by_id = {}
+    for key, value in scored:
+        jsonschema.validate(json.loads(value), schema)
+        event = decode(ArticleScored, value)
+        assert key == event.article_id
+        by_id[key] = event
+    assert set(by_id) == {a.article_id for a in good}
+    assert by_id["art-0000"].stance.label == "cooperation" and by_id["art-0003"].relevance == 0.0
+    dead = {k: decode(DeadLetter, v) for k, v in letters}
+    assert set(dead) == {"poison", "art-0099"}
+    assert dead["poison"].reason.startswith("undecodable") and dead["poison"].topic == topics.articles
+    assert "neither title nor summary" in dead["art-0099"].reason
+    # every offset committed: a new member of the group has nothing left to read
+    with bus.consumer([topics.articles], group_id=GROUP_ID) as again:
+        deadline = time.monotonic() + 20
+        while not again.lag() and time.monotonic() < deadline:
+            assert again.poll(timeout=0.5) == []
+        assert sum(again.lag().values()) == 0
+        assert again.poll(timeout=1.0) == []
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(port: int, path: str) -> tuple[int, str]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+        return response.status, response.read().decode()
+
+
+def test_scorer_process_killed_mid_stream_loses_nothing(
+    kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    pytest.importorskip("torch", reason="the scorer process needs the monitor[classifier] extra")
+    settings = make_settings(kafka_bootstrap, unique_name)
+    topics = settings.kafka.topics
+    bus = KafkaBus(settings.kafka)
+    articles = [article(n) for n in range(300)]
+    publish(bus, topics.articles, [(a.article_id, a.encode()) for a in articles])
+    port = _free_port()
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("MONITOR_") and k != "KAFKA_BOOTSTRAP_SERVERS"
+    }
+    env.update(
+        MONITOR_KAFKA__BOOTSTRAP_SERVERS=kafka_bootstrap,
+        MONITOR_KAFKA__TOPICS__ARTICLES=topics.articles,
+        MONITOR_KAFKA__TOPICS__SCORED=topics.scored,
+        MONITOR_KAFKA__TOPICS__DEADLETTER=topics.deadletter,
+        MONITOR_KAFKA__SESSION_TIMEOUT="6s",
+        MONITOR_SCORER__BATCH_SIZE="2",
+        MONITOR_SCORER__MAX_WAIT="10ms",
+        MONITOR_SCORER__THREADS="1",
+        MONITOR_METRICS__HOST="127.0.0.1",
+        MONITOR_METRICS__PORT=str(port),
+        MONITOR_STATE_DIR=str(tmp_path / "state"),
+    )
+
+    def start() -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "monitor.cli", "scorer"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    first = start()
+    try:
+        partial = read_topic(
+            kafka_bootstrap, topics.scored, until=lambda r: len(r) >= 20 or first.poll() is not None
+        )
+        assert first.poll() is None, first.communicate()[0][-3000:]
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    done_before = {
+        k for k, _ in read_topic(kafka_bootstrap, topics.scored, until=lambda r: len(r) >= len(partial))
+    }
+    assert 0 < len(done_before) < len(articles), "the kill should land while articles were still waiting"
+
+    second = start()
+    try:
+        wanted = {a.article_id for a in articles}
+        final = read_topic(
+            kafka_bootstrap,
+            topics.scored,
+            timeout=240,
+            until=lambda r: wanted <= {k for k, _ in r} or second.poll() is not None,
+        )
+        assert second.poll() is None, second.communicate()[0][-3000:]
+        assert {k for k, _ in final} >= wanted  # nothing lost; duplicates allowed
+        for _, value in final[:5]:
+            jsonschema.validate(json.loads(value), load_schema("ArticleScored"))
+        scored = decode(ArticleScored, final[-1][1])
+        assert scored.model.name == "minilm-l6-india-us" and scored.scored_at is not None
+        text = ""
+        deadline = time.monotonic() + 30
+        while "monitor_articles_scored_total{" not in text and time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                text = _get(port, "/metrics")[1]
+            time.sleep(0.2)
+        assert 'monitor_model_info{name="minilm-l6-india-us"' in text
+        assert "monitor_scorer_end_to_end_lag_seconds_count" in text
+        assert 'monitor_build_info{stage="scorer"' in text
+        status, body = _get(port, "/healthz")
+        assert status == 200 and "minilm-l6-india-us" in body
+        second.send_signal(signal.SIGTERM)
+        out, _ = second.communicate(timeout=60)
+        assert second.returncode == 0, out[-3000:]
+        assert "scorer stopped" in out
+    finally:
+        if second.poll() is None:
+            second.kill()
+            second.communicate()
