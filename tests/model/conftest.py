@@ -1,4 +1,4 @@
-"""Tests that load the real encoder (the ``monitor[classifier]`` extra): the model is loaded once per session."""
+"""Tests that load the real encoder (the ``monitor[classifier]`` extra), loaded once per session."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The real classifier: offline loading, a handful of judgements, determinism, evidence and the quality floors.
+"""The real classifier: offline loading, judgements, determinism, evidence and the quality floors.
 
 Floors: set just under the figures measured when the packaged heads were trained (heads.json records them);
 the held-out split is the project's own fixed split (every 5th id); the dev file is the shared real-article
