@@ -17,27 +17,26 @@ import threading
 import time
 from collections.abc import Sequence
 from types import FrameType
-from typing import Any, Protocol
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 
-from monitor.bus import Bus, Consumer, make_bus, topic_specs
+from monitor.bus import Bus, make_bus, topic_specs
 from monitor.config import load_config
-from monitor.events import AlertFiring, AlertResolved, decode_alert
-from monitor.errors import DecodeError
+from monitor.events import AlertFiring, AlertResolved
 from monitor.feeds.model import FeedConfig
-from monitor.metrics import MetricsServer, build_info
+from monitor.metrics import MetricsServer, StageMetrics, build_info
 from monitor.settings import Settings
 
 log = logging.getLogger(__name__)
+
+AlertEvent = AlertFiring | AlertResolved
 
 
 class _Stage(Protocol):
     def step(self) -> int: ...
 
     def run(self, stop: threading.Event) -> None: ...
-
-    def update_lag(self) -> None: ...
 
 
 def feeds_from_urls(urls: Sequence[str]) -> list[FeedConfig]:
@@ -49,32 +48,24 @@ def feeds_from_urls(urls: Sequence[str]) -> list[FeedConfig]:
     return feeds
 
 
-def _drain(stages: Sequence[_Stage], *, quiet_rounds: int = 2) -> None:
-    """Step every stage until a few rounds in a row consume nothing anywhere."""
+def drain(stages: Sequence[_Stage], *, quiet_rounds: int = 2) -> int:
+    """Step every stage until ``quiet_rounds`` rounds in a row consume nothing anywhere."""
     quiet = 0
+    total = 0
     while quiet < quiet_rounds:
         consumed = sum(stage.step() for stage in stages)
+        total += consumed
         quiet = quiet + 1 if consumed == 0 else 0
+    return total
 
 
-def _print_alert(event: AlertFiring | AlertResolved) -> None:
+def _print_alert(event: AlertEvent) -> None:
     sys.stdout.write(event.model_dump_json() + "\n")
     sys.stdout.flush()
 
 
-def _read_alerts(consumer: Consumer, *, timeout: float) -> list[AlertFiring | AlertResolved]:
-    out = []
-    while records := consumer.poll(max_records=500, timeout=timeout):
-        for record in records:
-            try:
-                out.append(decode_alert(record.value))
-            except DecodeError as exc:
-                log.warning("undecodable alert topic=%s offset=%s: %s", record.topic, record.offset, exc)
-    return out
-
-
 def main(args: argparse.Namespace, settings: Settings) -> int:
-    # Heavy imports (the model) only here, so `monitor --help` stays light.
+    # The classifier's heavy imports happen only here, so `monitor --help` stays light.
     from monitor.classify import load_classifier
     from pipelines.alerter import build_alerter
     from pipelines.poller import build_poller
@@ -88,52 +79,66 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
 
     bus: Bus = make_bus(settings)
     log.info(
-        "monitor run: %d feeds, bus=%s, state in %s%s",
-        len(feeds), bus.name, settings.state_dir, " (once)" if args.once else "",
+        "monitor run: %d feeds, %d rules, %s bus, state in %s%s",
+        len(feeds), len(config.rules), bus.name, settings.state_dir, " (once)" if args.once else "",
     )
     bus.create_topics(topic_specs(settings))
 
     registry = CollectorRegistry()
     build_info(registry, stage="run")
-    log.info("loading the classifier (first start takes a few seconds)")
+    stage_metrics = StageMetrics(registry)
+    log.info("loading the classifier")
     classifier = load_classifier(settings.scorer)
 
-    alerts = bus.consumer([settings.kafka.topics.alerts], group_id=None, from_beginning=not settings.uses_kafka)
+    fired: list[AlertEvent] = []
+    on_alert = fired.append if args.once else _print_alert
     producer = bus.producer()
-    poller = build_poller(settings, feeds, producer, registry)
-    scorer = build_scorer(settings, bus, registry, classifier=classifier)
-    alerter = build_alerter(settings, config, bus, registry)
-    alerter_runner: _Stage = getattr(alerter, "runner", alerter)
+    poller = build_poller(settings, feeds, producer, registry, stage_metrics=stage_metrics)
+    scorer = build_scorer(settings, bus, registry, classifier=classifier, stage_metrics=stage_metrics)
+    alerter = build_alerter(settings, config, bus, registry, stage_metrics=stage_metrics, on_alert=on_alert)
+    stages: list[_Stage] = [scorer, alerter.runner]
+
+    def health() -> tuple[bool, str]:
+        checks = [poller.health(), alerter.health()]
+        return all(ok for ok, _ in checks), "; ".join(reason for _, reason in checks)
+
     server = None
     if settings.metrics.port:
-        server = MetricsServer(registry, host=settings.metrics.host, port=settings.metrics.port).start()
+        server = MetricsServer(
+            registry, host=settings.metrics.host, port=settings.metrics.port, health=health
+        ).start()
     try:
         if args.once:
-            return _run_once(poller, [scorer, alerter_runner], alerts)
-        return _run_forever(poller, [scorer, alerter_runner], alerts)
+            started = time.monotonic()
+            summary = poller.poll_all_once()
+            log.info("polled every feed once: %s", summary)
+            processed = drain(stages)
+            alerter.flush()
+            for event in fired:
+                if isinstance(event, AlertFiring):
+                    _print_alert(event)
+            log.info(
+                "done in %.1fs: %d records processed, %d alerts fired",
+                time.monotonic() - started, processed, sum(isinstance(e, AlertFiring) for e in fired),
+            )
+            return 0
+        return _run_forever(poller, stages)
     finally:
-        for resource in (alerter, poller, producer, alerts):
-            close = getattr(resource, "close", None)
-            if callable(close):
-                close()
+        alerter.close()
+        poller.close()
+        producer.close()
         if server is not None:
             server.stop()
         bus.close()
 
 
-def _run_once(poller: Any, stages: Sequence[_Stage], alerts: Consumer) -> int:
-    started = time.monotonic()
-    summary = poller.poll_all_once()
-    log.info("polled every feed once: %s", summary)
-    _drain(stages)
-    fired = [a for a in _read_alerts(alerts, timeout=1.0) if isinstance(a, AlertFiring)]
-    for alert in fired:
-        _print_alert(alert)
-    log.info("done in %.1fs: %d alerts fired", time.monotonic() - started, len(fired))
-    return 0
+class _Poller(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
-def _run_forever(poller: Any, stages: Sequence[_Stage], alerts: Consumer) -> int:
+def _run_forever(poller: _Poller, stages: Sequence[_Stage]) -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -142,22 +147,26 @@ def _run_forever(poller: Any, stages: Sequence[_Stage], alerts: Consumer) -> int
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    threads = [threading.Thread(target=s.run, args=(stop,), name=f"stage-{i}") for i, s in enumerate(stages)]
+    failed = threading.Event()
+
+    def run(stage: _Stage) -> None:
+        try:
+            stage.run(stop)
+        except Exception:
+            log.exception("a stage failed; shutting down")
+            failed.set()
+            stop.set()
+
+    threads = [threading.Thread(target=run, args=(s,), name=f"stage-{i}") for i, s in enumerate(stages)]
     for thread in threads:
         thread.start()
     poller.start()
-    log.info("running; alerts print here as they fire (Ctrl-C stops)")
+    log.info("running: alerts print on stdout as they fire (Ctrl-C stops)")
     try:
-        while not stop.is_set():
-            for alert in _read_alerts(alerts, timeout=1.0):
-                _print_alert(alert)
-            if not all(t.is_alive() for t in threads):
-                log.error("a stage stopped unexpectedly; shutting down")
-                stop.set()
-                return 1
+        stop.wait()
     finally:
         stop.set()
         poller.stop()
         for thread in threads:
             thread.join(timeout=30)
-    return 0
+    return 1 if failed.is_set() else 0
