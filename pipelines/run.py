@@ -80,7 +80,11 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     bus: Bus = make_bus(settings)
     log.info(
         "monitor run: %d feeds, %d rules, %s bus, state in %s%s",
-        len(feeds), len(config.rules), bus.name, settings.state_dir, " (once)" if args.once else "",
+        len(feeds),
+        len(config.rules),
+        bus.name,
+        settings.state_dir,
+        " (once)" if args.once else "",
     )
     bus.create_topics(topic_specs(settings))
 
@@ -119,7 +123,9 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
                     _print_alert(event)
             log.info(
                 "done in %.1fs: %d records processed, %d alerts fired",
-                time.monotonic() - started, processed, sum(isinstance(e, AlertFiring) for e in fired),
+                time.monotonic() - started,
+                processed,
+                sum(isinstance(e, AlertFiring) for e in fired),
             )
             return 0
         return _run_forever(poller, stages)

@@ -11,7 +11,8 @@ TARIFF_STRAIN = [
     ),
     (
         "India slams 'unfair' American tariffs as exporters brace for losses",
-        "The commerce ministry in New Delhi said the steep US levies on Indian textiles, shrimp and gems were "
+        "The commerce ministry in New Delhi said the steep US levies on Indian textiles, shrimp and "
+        "gems were "
         "unfair and would hurt workers, as exporters warned of cancelled orders from American buyers.",
     ),
     (
@@ -41,17 +42,20 @@ TARIFF_STRAIN = [
     ),
     (
         "Rupee slides to record low as India-US tariff standoff drags on",
-        "The Indian currency fell to an all-time low against the dollar as the tariff fight between New Delhi "
+        "The Indian currency fell to an all-time low against the dollar as the tariff fight between New "
+        "Delhi "
         "and Washington showed no sign of ending and foreign investors pulled money out.",
     ),
     (
         "India files WTO complaint against steep US tariffs",
-        "New Delhi asked for consultations at the World Trade Organization over the American duties on Indian "
+        "New Delhi asked for consultations at the World Trade Organization over the American duties on "
+        "Indian "
         "steel and other goods, escalating a bitter trade dispute with Washington.",
     ),
     (
         "Shrimp exporters in Andhra Pradesh hit by US duties, seek relief",
-        "Seafood exporters said shipments to the United States had collapsed after the tariff hike, and urged "
+        "Seafood exporters said shipments to the United States had collapsed after the tariff hike, and "
+        "urged "
         "the Indian government to press Washington to withdraw the penalty.",
     ),
     (
@@ -61,7 +65,8 @@ TARIFF_STRAIN = [
     ),
     (
         "American tariffs on India trigger warnings of job losses in leather sector",
-        "Industry bodies in Kanpur and Agra said US tariffs on Indian leather goods would cost tens of thousands "
+        "Industry bodies in Kanpur and Agra said US tariffs on Indian leather goods would cost tens of "
+        "thousands "
         "of jobs and criticised Washington for punishing a strategic partner.",
     ),
 ]
@@ -88,12 +93,14 @@ UNRELATED = [
     ),
     (
         "Museum opens exhibition of medieval manuscripts",
-        "More than sixty illuminated manuscripts go on display this week, many of them shown to the public for "
+        "More than sixty illuminated manuscripts go on display this week, many of them shown to the "
+        "public for "
         "the first time.",
     ),
     (
         "Heatwave warning issued for southern Spain",
-        "Forecasters expect temperatures above 44 degrees in Andalusia over the weekend and urged residents to "
+        "Forecasters expect temperatures above 44 degrees in Andalusia over the weekend and urged "
+        "residents to "
         "avoid the midday sun.",
     ),
     (

@@ -41,7 +41,11 @@ def _run_once(url: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
     env |= {"MONITOR_METRICS__PORT": "0", "HF_HUB_OFFLINE": "1"}
     return subprocess.run(
         [sys.executable, "-m", "monitor.cli", "run", "--once", "--feed", url, "--state-dir", str(state_dir)],
-        capture_output=True, text=True, env=env, timeout=600, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
     )
 
 
@@ -61,7 +65,9 @@ def test_tariff_strain_feed_fires_the_tariff_strain_alert(server, tmp_path):
     alert = fired[0]
     assert alert["state"] == "firing" and alert["subject"] == "trade_tariffs"
     assert alert["value"] <= -0.35
-    assert alert["evidence"] and all(e["url"].startswith("https://news.example/tariffs/") for e in alert["evidence"])
+    assert alert["evidence"] and all(
+        e["url"].startswith("https://news.example/tariffs/") for e in alert["evidence"]
+    )
     assert "utm_source" not in alert["evidence"][0]["url"]
     assert alert["summary"]
 
