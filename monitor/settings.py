@@ -117,7 +117,8 @@ class AlerterSettings(_Section):
     the input is quiet and fully read, move the alerter's clock with the wall clock (alerts fire and
     resolve without new articles; off for strict replays); ``topic_threshold``: topic probability at which
     an article counts for a topic; ``min_relevance``: relevance below which it counts for nothing;
-    ``evidence_articles``: stories quoted per alert; ``webhook_*``: optional JSON POST of every alert event.
+    ``evidence_articles``: stories quoted per alert; ``webhook_*``: optional JSON POST of every alert event;
+    ``group_id``: the consumer group on the scored topic (another one replays it next to the live alerter).
     """
 
     state_path: Path | None = None
@@ -132,6 +133,7 @@ class AlerterSettings(_Section):
     min_relevance: float = Field(default=0.5, ge=0.0, le=1.0)
     evidence_articles: int = Field(default=3, ge=0, le=20)
     batch_size: int = Field(default=500, ge=1)
+    group_id: str = "monitor-alerter"
 
 
 class MetricsSettings(_Section):

@@ -66,7 +66,7 @@ from monitor.store.alerts import AlerterStore
 log = logging.getLogger(__name__)
 
 STAGE = "alerter"
-GROUP_ID = "monitor-alerter"
+GROUP_ID = "monitor-alerter"  # the default of settings.alerter.group_id
 STATE_FILE = "alerter.sqlite3"
 
 
@@ -88,6 +88,9 @@ def read_ledger(bus: Bus, topic: str, *, timeout: float = 30.0) -> set[str]:
     """The :func:`ledger_key` of every alert event on ``topic`` (read to its end, no consumer group)."""
     keys: set[str] = set()
     deadline = time.monotonic() + timeout
+    partitions = getattr(bus, "topic_partitions", None)  # Kafka: a topic that does not exist has no alerts
+    if partitions is not None and partitions(topic) == 0:
+        return keys
     with bus.consumer([topic], group_id=None, from_beginning=True) as consumer:
         while any(consumer.lag().values()):
             for record in consumer.poll(max_records=1000, timeout=0.5):
@@ -224,7 +227,9 @@ class AlerterStage:
                 metrics=self.metrics,
             )
         self._producer = bus.producer()
-        self._consumer: Consumer = bus.consumer([self._topics.scored], group_id=GROUP_ID, from_beginning=True)
+        self._consumer: Consumer = bus.consumer(
+            [self._topics.scored], group_id=a.group_id, from_beginning=True
+        )
         self.last_progress = time.monotonic()
         self.runner = AlerterRunner(
             self,
@@ -424,7 +429,8 @@ def build_alerter(
     max_wait: float = 0.5,
     poll_timeout: float = 1.0,
 ) -> AlerterStage:
-    """The alerter stage on ``bus`` (consumer group ``monitor-alerter`` on ``topics.scored``).
+    """The alerter stage on ``bus`` (consumer group ``settings.alerter.group_id``, by default
+    ``monitor-alerter``, on ``topics.scored``).
 
     Returns an :class:`AlerterStage`: ``.runner`` is the :class:`StageRunner` to run or step, ``.flush()``
     ends the input (``--once``), ``.close()`` releases everything. Pass ``stage_metrics`` when several
@@ -472,7 +478,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    log.info("alerter consuming %s as group %s", settings.kafka.topics.scored, GROUP_ID)
+    log.info("alerter consuming %s as group %s", settings.kafka.topics.scored, settings.alerter.group_id)
     try:
         stage.runner.run(stop)
     finally:

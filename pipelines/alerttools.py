@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import TextIO
 
-from monitor.bus import Bus, make_bus
+from monitor.bus import Bus, Record, make_bus
 from monitor.errors import ConfigError, DecodeError
 from monitor.events import AlertFiring, AlertResolved, decode_alert, format_time
 from monitor.settings import Settings
@@ -66,41 +66,61 @@ def tail_alerts(
     that publish after subscribing).
     """
     stop = stop or threading.Event()
+    severities = set(severities) if severities else None
+    topics = set(topics) if topics else None
     printed = 0
     last = time.monotonic()
+
+    def emit(events: list[tuple[AlertEvent, int, int]]) -> bool:
+        """Print ``events`` in event order (ties in log order); False once ``max_alerts`` are out."""
+        nonlocal printed, last
+        events.sort(key=lambda e: (e[0].at, e[1], e[2]))
+        for event, _partition, _offset in events:
+            if max_alerts is not None and printed >= max_alerts:
+                return False
+            if not matches(event, severities=severities, topics=topics):
+                continue
+            out.write((format_text(event) if text else event.model_dump_json()) + "\n")
+            out.flush()
+            printed += 1
+            last = time.monotonic()
+        return max_alerts is None or printed < max_alerts
+
     with bus.consumer([topic], group_id=None, from_beginning=from_beginning) as consumer:
+        consumer.lag()  # resolves the starting position now, so nothing published after this is missed
         if ready is not None:
             ready()
+        if from_beginning:
+            # The history first, all of it in event order (partitions interleave arbitrarily).
+            backlog: list[tuple[AlertEvent, int, int]] = []
+            while not stop.is_set() and any(consumer.lag().values()):
+                backlog += _decoded(consumer.poll(max_records=500, timeout=0.5))
+            if not emit(backlog):
+                return printed
         while not stop.is_set():
             if max_alerts is not None and printed >= max_alerts:
                 break
             if timeout is not None and time.monotonic() - last >= timeout:
                 break
             wait = 0.5 if timeout is None else max(0.05, min(0.5, timeout - (time.monotonic() - last)))
-            records = consumer.poll(max_records=500, timeout=wait)
-            events: list[tuple[AlertEvent, int, int]] = []
-            for record in records:
-                try:
-                    events.append((decode_alert(record.value), record.partition, record.offset))
-                except DecodeError as exc:
-                    log.warning(
-                        "skipping a record that is not an alert partition=%s offset=%s: %s",
-                        record.partition,
-                        record.offset,
-                        exc.reason,
-                    )
-            # Partitions interleave: print each batch in event order, ties in log order.
-            events.sort(key=lambda e: (e[0].at, e[1], e[2]))
-            for event, _partition, _offset in events:
-                if not matches(event, severities=severities, topics=topics):
-                    continue
-                out.write((format_text(event) if text else event.model_dump_json()) + "\n")
-                out.flush()
-                printed += 1
-                last = time.monotonic()
-                if max_alerts is not None and printed >= max_alerts:
-                    break
+            if not emit(_decoded(consumer.poll(max_records=500, timeout=wait))):
+                break
     return printed
+
+
+def _decoded(records: Iterable[Record]) -> list[tuple[AlertEvent, int, int]]:
+    events = []
+    for record in records:
+        try:
+            events.append((decode_alert(record.value), record.partition, record.offset))
+        except DecodeError as exc:
+            log.warning(
+                "skipping a record that is not an alert partition=%s offset=%s: %s",
+                record.partition,
+                record.offset,
+                exc.reason,
+            )
+    return events
 
 
 def tail(args: argparse.Namespace, settings: Settings) -> int:
@@ -125,10 +145,19 @@ def tail(args: argparse.Namespace, settings: Settings) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     bus = make_bus(settings)
+    topic = settings.kafka.topics.alerts
+    partitions = getattr(bus, "topic_partitions", None)
+    if partitions is not None and partitions(topic) == 0:
+        bus.close()
+        raise ConfigError(
+            source="environment",
+            key="MONITOR_KAFKA__TOPICS__ALERTS",
+            expected=f"an existing alert topic; {topic!r} does not exist yet (`monitor topics create`)",
+        )
     try:
         tail_alerts(
             bus,
-            settings.kafka.topics.alerts,
+            topic,
             out=sys.stdout,
             from_beginning=args.from_beginning,
             max_alerts=args.max,
