@@ -309,11 +309,11 @@ class Poller:
         source = Source(feed_id=feed.id, name=feed.name, url=feed.url)
         for entry in entries:
             aid = entry.article_id
-            if aid in batch:
+            keys = (aid, *entry.also_known_as)
+            if any(k in batch for k in keys):  # the same entry twice in this document
                 duplicate += 1
                 continue
-            batch.add(aid)
-            keys = (aid, *entry.also_known_as)
+            batch.update(keys)
             if any(k in known for k in keys):
                 duplicate += 1
                 touched.extend(k for k in keys if k in known)
