@@ -53,9 +53,9 @@ from deploy.stackfiles import (
     rules,
     variable_queries,
 )
-from e2e.stories import TARIFF_STRAIN, UNRELATED
 from feedserver import FeedServer, rss_feed
 from harness.kafka import KafkaBroker, resolve
+from stories import TARIFF_STRAIN, UNRELATED
 
 from monitor.events import AlertFiring, DeadLetter, decode
 
@@ -444,6 +444,7 @@ def stack(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             env = {**base_env, "MONITOR_STATE_DIR": str(state), "MONITOR_METRICS__PORT": str(ports[stage])}
             if stage == "alerter":
                 env["MONITOR_ALERTER__WEBHOOK_URL"] = webhook.url
+                env["MONITOR_ALERTER__GROUP_ID"] = f"e2e-{run_id}-alerter"
             return env
 
         # compose's topics-init: a one-shot that must succeed before the stages start.
