@@ -20,6 +20,7 @@ arrived in.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -79,8 +80,13 @@ class Article:
     evidence: str | None
 
 
-def _rank(article: Article) -> tuple[float, int, str]:
-    return (-article.relevance, article.event_us, article.article_id)
+def _better(a: Article, b: Article) -> bool:
+    """Whether ``a`` represents a story rather than ``b``: more relevant, then earlier, then smaller id."""
+    if a.relevance != b.relevance:
+        return a.relevance > b.relevance
+    if a.event_us != b.event_us:
+        return a.event_us < b.event_us
+    return a.article_id < b.article_id
 
 
 def representatives(articles: Iterable[Article]) -> list[Article]:
@@ -88,7 +94,7 @@ def representatives(articles: Iterable[Article]) -> list[Article]:
     best: dict[str, Article] = {}
     for article in articles:
         current = best.get(article.story_id)
-        if current is None or _rank(article) < _rank(current):
+        if current is None or _better(article, current):
             best[article.story_id] = article
     return [best[s] for s in sorted(best)]
 
@@ -123,13 +129,13 @@ def window_stats(articles: Sequence[Article]) -> WindowStats:
     reps = representatives(articles)
     if not reps:
         return WindowStats(len(articles), 0, None, None, None, ())
-    total = math.fsum(a.relevance for a in reps)
-    if total > 0:
-        mean = math.fsum(a.relevance * a.stance for a in reps) / total
-        variance = math.fsum(a.relevance * (a.stance - mean) ** 2 for a in reps) / total
-    else:  # every representative has relevance 0: fall back to the plain mean
-        mean = math.fsum(a.stance for a in reps) / len(reps)
-        variance = math.fsum((a.stance - mean) ** 2 for a in reps) / len(reps)
+    weights = [a.relevance for a in reps]
+    stances = [a.stance for a in reps]
+    total = math.fsum(weights)
+    if total <= 0:  # every representative has relevance 0: fall back to the plain mean
+        weights, total = [1.0] * len(reps), float(len(reps))
+    mean = math.fsum([w * s for w, s in zip(weights, stances, strict=True)]) / total
+    variance = math.fsum([w * (s - mean) ** 2 for w, s in zip(weights, stances, strict=True)]) / total
     strained = sum(1 for a in reps if a.label == "strain")
     return WindowStats(
         volume=len(articles),
@@ -154,6 +160,7 @@ class TickView:
         """True when every window holds exactly what it held at the previous tick (nothing to recompute)."""
         self._articles = articles
         self._subjects: dict[str, list[Article]] | None = None
+        self._event_keys: dict[str, list[int]] = {}
         self._cache: dict[tuple[str, int, int], WindowStats] = {}
 
     @property
@@ -168,6 +175,7 @@ class TickView:
             for items in by_subject.values():
                 items.sort(key=lambda a: (a.event_us, a.article_id))
             self._subjects = by_subject
+            self._event_keys = {s: [a.event_us for a in items] for s, items in by_subject.items()}
         return self._subjects
 
     @property
@@ -181,8 +189,11 @@ class TickView:
     def articles(self, subject: str, length_us: int, *, end_us: int | None = None) -> list[Article]:
         """The subject's articles with event time in ``(end - length, end]`` (end: the tick)."""
         end = self.tick_us if end_us is None else end_us
-        start = end - length_us
-        return [a for a in self._by_subject.get(subject, ()) if start < a.event_us <= end]
+        items = self._by_subject.get(subject)
+        if not items:
+            return []
+        keys = self._event_keys[subject]
+        return items[bisect.bisect_right(keys, end - length_us) : bisect.bisect_right(keys, end)]
 
     def stats(self, subject: str, length_us: int, *, end_us: int | None = None) -> WindowStats:
         """The signals of ``subject`` over ``(end - length, end]``."""
