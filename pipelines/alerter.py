@@ -60,7 +60,7 @@ from monitor.events import (
 from monitor.metrics import AlerterMetrics, MetricsServer, StageMetrics, build_info
 from monitor.settings import Settings
 from monitor.signals.engine import Ingested
-from monitor.signals.windows import duration_us, to_us
+from monitor.signals.windows import duration_us, to_us, window_label
 from monitor.store.alerts import AlerterStore
 
 log = logging.getLogger(__name__)
@@ -209,15 +209,23 @@ class AlerterStage:
             topic_threshold=a.topic_threshold,
             min_relevance=a.min_relevance,
         )
-        self.engine = AlertEngine(
-            rules=config.rules, params=params, state=self.store.load(), evidence_count=a.evidence_articles
-        )
+        self._sink: WebhookSink | None = None
+        try:
+            self.engine = AlertEngine(
+                rules=config.rules, params=params, state=self.store.load(), evidence_count=a.evidence_articles
+            )
+            self._ledger = read_ledger(bus, self._topics.alerts)
+            self._producer = bus.producer()
+            self._consumer: Consumer = bus.consumer(
+                [self._topics.scored], group_id=a.group_id, from_beginning=True
+            )
+        except BaseException:
+            self.store.close()
+            raise
         self._saved: EngineState = self.engine.checkpoint()
         self._effects = _Effects()
-        self._ledger = read_ledger(bus, self._topics.alerts)
         self._ledger_stale = False
         self._bus = bus
-        self._sink: WebhookSink | None = None
         if a.webhook_url:
             self._sink = WebhookSink(
                 a.webhook_url,
@@ -226,10 +234,6 @@ class AlerterStage:
                 queue_size=a.webhook_queue_size,
                 metrics=self.metrics,
             )
-        self._producer = bus.producer()
-        self._consumer: Consumer = bus.consumer(
-            [self._topics.scored], group_id=a.group_id, from_beginning=True
-        )
         self.last_progress = time.monotonic()
         self.runner = AlerterRunner(
             self,
@@ -245,7 +249,7 @@ class AlerterStage:
         log.info(
             "alerter ready: %d rules, windows %s, step %s, %d alert events already on %s",
             len(config.rules),
-            [w.total_seconds() for w in params.windows],
+            [window_label(w) for w in params.windows],
             a.evaluation_step,
             len(self._ledger),
             self._topics.alerts,
@@ -372,8 +376,13 @@ class AlerterStage:
         """The input is quiet: if every partition is read to its end, move the clock with the wall clock."""
         if not self._settings.alerter.idle_advance:
             return
-        behind = self._behind()
-        if behind is None or behind:
+        try:
+            lag = self._consumer.lag()
+        except BusError as exc:
+            log.debug("consumer lag unknown (%s); the clock waits", exc)
+            return
+        # No assignment yet (a group still forming) is not "caught up": a backlog may be waiting.
+        if not lag or any(lag.values()):
             return
         until = to_us(datetime.now(UTC)) - duration_us(self._settings.alerter.arrival_grace)
         last = self.engine.state.signals.last_tick

@@ -339,3 +339,54 @@ def test_without_the_ledger_the_crash_would_publish_an_alert_twice(tmp_path, mon
     settings, bus, _ = crash_run(tmp_path, monkeypatch, "after_ack_before_save")
     counts = Counter(ledger_key(e) for e in alert_events(bus, settings))
     assert max(counts.values()) == 2
+
+
+def test_idle_clock_waits_while_the_consumer_has_no_partitions(tmp_path, monkeypatch):
+    scenario = scenarios.load("tariff_shock")
+    settings = settings_for(tmp_path, idle_advance=True)
+    bus = new_bus(settings)
+    stage = build_alerter(settings, load_config(None), bus, CollectorRegistry(), **FAST)
+    publish(bus, settings, scenario.articles[:5])
+    stage.engine.ingest(scenario.articles[0], partition="news.scored[0]")  # something to move the clock for
+    monkeypatch.setattr(
+        stage._consumer, "lag", dict
+    )  # a Kafka consumer before its group assigned it partitions
+    stage.idle()
+    assert stage.engine.state.signals.last_tick is None
+    stage.close()
+
+
+def test_webhook_receives_every_published_alert_event(tmp_path):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        scenario = scenarios.load("tariff_shock")
+        url = f"http://127.0.0.1:{server.server_address[1]}/alerts"
+        settings = settings_for(tmp_path, webhook_url=url)
+        bus = new_bus(settings)
+        publish(bus, settings, scenario.articles)
+        registry = CollectorRegistry()
+        stage = build_alerter(settings, load_config(None), bus, registry, **FAST)
+        drain(stage)
+        stage.flush()
+        stage.close()  # delivers what is still queued
+    finally:
+        server.shutdown()
+        server.server_close()
+    on_topic = sorted(ledger_key(e) for e in alert_events(bus, settings))
+    assert sorted(ledger_key(decode_alert(body)) for body in received) == on_topic
+    assert registry.get_sample_value("monitor_webhook_deliveries_total", {"outcome": "ok"}) == len(on_topic)
