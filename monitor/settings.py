@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from monitor.durations import Duration
 from monitor.errors import ConfigError
@@ -165,6 +170,18 @@ class Settings(BaseSettings):
     alerter: AlerterSettings = AlerterSettings()
     metrics: MetricsSettings = MetricsSettings()
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only explicit values: the environment is read once, by load_settings() in main().
+        return (init_settings,)
+
     @property
     def uses_kafka(self) -> bool:
         return bool(self.kafka.bootstrap_servers)
@@ -190,18 +207,42 @@ def env_var_names() -> set[str]:
     return names
 
 
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source, reading a given mapping instead of ``os.environ``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        if self.case_sensitive:
+            return dict(self._environ)
+        return {k.lower(): v for k, v in self._environ.items()}
+
+
+def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
+
+
 def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:
-    """Build the settings from ``environ`` (call once, in ``main()``); errors name the variable."""
-    init: dict[str, Any] = {}
+    """Build the settings from ``environ`` (call once, in ``main()``); errors name the variable.
+
+    ``overrides`` (from command-line options) win over the environment.
+    """
+    values: dict[str, Any] = {}
     bootstrap = environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    prefixed = f"{ENV_PREFIX}KAFKA{ENV_NESTED_DELIMITER}BOOTSTRAP_SERVERS"
-    if bootstrap and not any(k.upper() == prefixed for k in environ):
-        init["kafka"] = {"bootstrap_servers": bootstrap}
-    for key, value in overrides.items():
-        if value is not None:
-            init[key] = value
+    if bootstrap:
+        values["kafka"] = {"bootstrap_servers": bootstrap}
     try:
-        return Settings(**init)
+        values = _deep_merge(values, _MappingEnvSource(Settings, environ)())
+        values = _deep_merge(values, {k: v for k, v in overrides.items() if v is not None})
+        return Settings(**values)
     except ValidationError as exc:
         error = exc.errors()[0]
         loc = [str(p) for p in error["loc"]]

@@ -96,6 +96,10 @@ class KafkaBus(Bus):
                     for t in topics
                     for p in sorted(consumer.partitions_for_topic(t) or ())
                 ]
+                missing = [t for t in topics if not any(p.topic == t for p in parts)]
+                if missing:
+                    consumer.close()
+                    raise BusError(f"no such topic: {', '.join(missing)}", retriable=True)
                 consumer.assign(parts)
                 if from_beginning:
                     consumer.seek_to_beginning(*parts)

@@ -98,6 +98,8 @@ class StageRunner(Generic[T]):
         self._max_records = max_records
         self._max_wait = max_wait
         self._poll_timeout = poll_timeout
+        for kind in ("process", "bus"):  # export the error series at zero from the start
+            metrics.errors.labels(stage, kind)
 
     def _collect(self) -> list[Record]:
         """A micro-batch: up to ``max_records``, waiting at most ``max_wait`` after the first record."""

@@ -85,3 +85,10 @@ def test_broker_restart_while_publishing_keeps_every_acknowledged_record(
             records.extend(extra)
     present = {int(r.value) for r in records}
     assert set(acked) <= present, f"lost acknowledged records: {sorted(set(acked) - present)[:10]}"
+
+
+def test_reading_a_missing_topic_without_a_group_is_a_bus_error(
+    bus: Bus, unique_name: Callable[[str], str]
+) -> None:
+    with pytest.raises(BusError, match="no such topic"):
+        bus.consumer([unique_name("missing")], group_id=None)

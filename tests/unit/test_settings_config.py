@@ -108,3 +108,15 @@ def test_duration_round_trip_and_errors():
     for bad in ("", "6x", "h", "1h 2", True, None):
         with pytest.raises(ValueError):
             parse_duration(bad)
+
+
+def test_settings_read_only_the_given_mapping(monkeypatch):
+    monkeypatch.setenv("MONITOR_METRICS__PORT", "1234")
+    assert load_settings({}).metrics.port == 9100  # the process environment is not read behind our back
+    settings = load_settings({"MONITOR_METRICS__PORT": "9101", "monitor_scorer__batch_size": "4"})
+    assert settings.metrics.port == 9101 and settings.scorer.batch_size == 4
+
+
+def test_command_line_overrides_win():
+    settings = load_settings({"MONITOR_STATE_DIR": "/var/x"}, state_dir=Path("/tmp/y"))
+    assert settings.state_dir == Path("/tmp/y")
