@@ -225,7 +225,9 @@ class ScorerMetrics:
             namespace=NAMESPACE, registry=registry,
             buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600, 21600),
         )
-        self.model_info = Info("model", "The classifier model in use.", namespace=NAMESPACE, registry=registry)
+        self.model_info = Info(
+            "model", "The classifier model in use.", namespace=NAMESPACE, registry=registry
+        )
 
     def set_model(self, *, name: str, version: str) -> None:
         self.model_info.info({"name": name, "version": version})
