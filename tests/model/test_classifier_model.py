@@ -136,3 +136,34 @@ def test_the_eval_command_on_the_heldout_split(tmp_path: Path) -> None:
     for key, floor in HELDOUT_FLOORS.items():
         assert figures[key] >= floor, (key, figures)
     assert figures["stance"]["confusion"]["labels"] == ["strain", "cooperation", "neutral"]
+
+
+def test_encoder_matches_the_transformers_reference() -> None:
+    """MiniLM in plain torch computes what transformers' AutoModel computes (tokens and hidden states), and
+    the fast precisions stay close to fp32."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from monitor.classify.encoder import Encoder, default_model_dir
+
+    path = str(default_model_dir())
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    reference = AutoModel.from_pretrained(path, local_files_only=True).eval()
+    texts = [f"{i.title}. {i.summary}" for i in ITEMS]
+    texts.append(" ".join(texts * 3))  # longer than 128 tokens: truncated the same way
+    fp32 = Encoder(precision="fp32", threads=2)
+    ours = fp32.encode(texts)
+    for text, encoded in zip(texts, ours, strict=True):
+        enc = tokenizer([text], truncation=True, max_length=128, return_tensors="pt")
+        with torch.inference_mode():
+            hidden = reference(**enc).last_hidden_state[0]
+        assert len(encoded.tokens) == hidden.shape[0] - 2  # [CLS] and [SEP] left out of the token states
+        assert np.allclose(encoded.pooled, hidden.mean(0).numpy(), atol=1e-4)
+        assert np.allclose(encoded.tokens, hidden[1:-1].numpy(), atol=1e-4)
+
+    def cos(a: np.ndarray, b: np.ndarray) -> float:
+        return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+    for precision, floor in (("bf16", 0.999), ("int8", 0.99)):
+        other = Encoder(precision=precision, threads=2).encode(texts)
+        assert min(cos(a.pooled, b.pooled) for a, b in zip(ours, other, strict=True)) > floor, precision
