@@ -97,18 +97,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="lines with title, lead/summary, relevant, topics, stance",
     )
     ev.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-    ev.add_argument("--classifier", choices=["model", "rules"], default="model",
-                    help="the trained model (default) or the keyword baselines")
-    ev.add_argument("--split", choices=["train", "heldout"],
-                    help="only the items of this split (files with a split field)")
+    ev.add_argument(
+        "--classifier",
+        choices=["model", "rules"],
+        default="model",
+        help="the trained model (default) or the keyword baselines",
+    )
+    ev.add_argument(
+        "--split",
+        choices=["train", "heldout"],
+        help="only the items of this split (files with a split field)",
+    )
 
     train = add("train", "pipelines.offline:train", "train the classifier heads from the labelled data")
     train.add_argument("--data", type=Path, metavar="DIR", help="labelled data (default: the packaged data)")
     train.add_argument(
         "--output", type=Path, metavar="DIR", help="where to write the heads (default: packaged)"
     )
-    train.add_argument("--cache", type=Path, metavar="DIR",
-                       help="embedding cache (default: STATE_DIR/embedding-cache)")
+    train.add_argument(
+        "--cache", type=Path, metavar="DIR", help="embedding cache (default: STATE_DIR/embedding-cache)"
+    )
 
     feeds = sub.add_parser("feeds", help="feed tools", description="feed tools")
     feeds_sub = feeds.add_subparsers(dest="feeds_command", metavar="SUBCOMMAND", required=True)

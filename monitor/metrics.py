@@ -30,33 +30,54 @@ class StageMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.consumed = Counter(
-            "records_consumed", "Records consumed from the bus.", ["stage", "topic"],
-            namespace=NAMESPACE, registry=registry,
+            "records_consumed",
+            "Records consumed from the bus.",
+            ["stage", "topic"],
+            namespace=NAMESPACE,
+            registry=registry,
         )
         self.published = Counter(
-            "records_published", "Records published to the bus and acknowledged.", ["stage", "topic"],
-            namespace=NAMESPACE, registry=registry,
+            "records_published",
+            "Records published to the bus and acknowledged.",
+            ["stage", "topic"],
+            namespace=NAMESPACE,
+            registry=registry,
         )
         self.deadletters = Counter(
-            "deadletters", "Records sent to the dead-letter topic, by the topic they came from.",
-            ["stage", "topic"], namespace=NAMESPACE, registry=registry,
+            "deadletters",
+            "Records sent to the dead-letter topic, by the topic they came from.",
+            ["stage", "topic"],
+            namespace=NAMESPACE,
+            registry=registry,
         )
         self.errors = Counter(
-            "stage_errors", "Errors a stage recovered from, by kind.", ["stage", "kind"],
-            namespace=NAMESPACE, registry=registry,
+            "stage_errors",
+            "Errors a stage recovered from, by kind.",
+            ["stage", "kind"],
+            namespace=NAMESPACE,
+            registry=registry,
         )
         self.batch_seconds = Histogram(
-            "stage_batch_seconds", "Time to process and publish one consumed batch.", ["stage"],
-            namespace=NAMESPACE, registry=registry,
+            "stage_batch_seconds",
+            "Time to process and publish one consumed batch.",
+            ["stage"],
+            namespace=NAMESPACE,
+            registry=registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
         self.consumer_lag = Gauge(
-            "consumer_lag_records", "Records on the input topic not yet consumed by this stage.",
-            ["stage", "topic"], namespace=NAMESPACE, registry=registry,
+            "consumer_lag_records",
+            "Records on the input topic not yet consumed by this stage.",
+            ["stage", "topic"],
+            namespace=NAMESPACE,
+            registry=registry,
         )
         self.last_progress = Gauge(
-            "stage_last_progress_timestamp_seconds", "Unix time of the stage's last processed batch.",
-            ["stage"], namespace=NAMESPACE, registry=registry,
+            "stage_last_progress_timestamp_seconds",
+            "Unix time of the stage's last processed batch.",
+            ["stage"],
+            namespace=NAMESPACE,
+            registry=registry,
         )
 
 
@@ -122,7 +143,13 @@ class MetricsServer:
 # --- poller metrics (feed ingestion) ---
 
 FEED_OUTCOMES = (
-    "not_modified", "ok", "rate_limited", "client_error", "server_error", "network_error", "too_large",
+    "not_modified",
+    "ok",
+    "rate_limited",
+    "client_error",
+    "server_error",
+    "network_error",
+    "too_large",
     "parse_error",
 )
 ENTRY_KINDS = ("new", "duplicate", "irrelevant")
@@ -133,49 +160,81 @@ class PollerMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.polls = Counter(
-            "feed_polls", "Feed polls by outcome.", ["feed", "outcome"],
-            namespace=NAMESPACE, registry=registry,
+            "feed_polls",
+            "Feed polls by outcome.",
+            ["feed", "outcome"],
+            namespace=NAMESPACE,
+            registry=registry,
         )
         self.fetch_seconds = Histogram(
-            "feed_fetch_duration_seconds", "Time to fetch (and read) a feed, by outcome.", ["outcome"],
-            namespace=NAMESPACE, registry=registry,
+            "feed_fetch_duration_seconds",
+            "Time to fetch (and read) a feed, by outcome.",
+            ["outcome"],
+            namespace=NAMESPACE,
+            registry=registry,
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
         )
         self.fetched_bytes = Counter(
-            "feed_fetched_bytes", "Bytes of feed bodies read (after content decoding).", ["feed"],
-            namespace=NAMESPACE, registry=registry,
+            "feed_fetched_bytes",
+            "Bytes of feed bodies read (after content decoding).",
+            ["feed"],
+            namespace=NAMESPACE,
+            registry=registry,
         )
         self.entries = Counter(
-            "feed_entries", "Feed entries seen, by kind: new, duplicate (seen before), irrelevant (gated).",
-            ["feed", "kind"], namespace=NAMESPACE, registry=registry,
+            "feed_entries",
+            "Feed entries seen, by kind: new, duplicate (seen before), irrelevant (gated).",
+            ["feed", "kind"],
+            namespace=NAMESPACE,
+            registry=registry,
         )
         self.articles_published = Counter(
-            "articles_published", "Articles published to the articles topic and acknowledged.", ["feed"],
-            namespace=NAMESPACE, registry=registry,
+            "articles_published",
+            "Articles published to the articles topic and acknowledged.",
+            ["feed"],
+            namespace=NAMESPACE,
+            registry=registry,
         )
         self.last_new_entry = Gauge(
-            "feed_last_new_entry_timestamp_seconds", "Unix time the feed last had a new entry.", ["feed"],
-            namespace=NAMESPACE, registry=registry,
+            "feed_last_new_entry_timestamp_seconds",
+            "Unix time the feed last had a new entry.",
+            ["feed"],
+            namespace=NAMESPACE,
+            registry=registry,
         )
         self.staleness = Gauge(
-            "feed_staleness_seconds", "Seconds since the feed's last new entry (since first poll if none).",
-            ["feed"], namespace=NAMESPACE, registry=registry,
+            "feed_staleness_seconds",
+            "Seconds since the feed's last new entry (since first poll if none).",
+            ["feed"],
+            namespace=NAMESPACE,
+            registry=registry,
         )
         self.expected_interval = Gauge(
-            "feed_expected_interval_seconds", "The normal poll interval in force for the feed.", ["feed"],
-            namespace=NAMESPACE, registry=registry,
+            "feed_expected_interval_seconds",
+            "The normal poll interval in force for the feed.",
+            ["feed"],
+            namespace=NAMESPACE,
+            registry=registry,
         )
         self.consecutive_failures = Gauge(
-            "feed_consecutive_failures", "Polls of the feed that failed in a row.", ["feed"],
-            namespace=NAMESPACE, registry=registry,
+            "feed_consecutive_failures",
+            "Polls of the feed that failed in a row.",
+            ["feed"],
+            namespace=NAMESPACE,
+            registry=registry,
         )
         self.last_success = Gauge(
-            "feed_last_success_timestamp_seconds", "Unix time of the feed's last successful poll.", ["feed"],
-            namespace=NAMESPACE, registry=registry,
+            "feed_last_success_timestamp_seconds",
+            "Unix time of the feed's last successful poll.",
+            ["feed"],
+            namespace=NAMESPACE,
+            registry=registry,
         )
         self.scheduler_lag = Histogram(
-            "scheduler_lag_seconds", "Actual start of a scheduled poll minus its scheduled time.",
-            namespace=NAMESPACE, registry=registry,
+            "scheduler_lag_seconds",
+            "Actual start of a scheduled poll minus its scheduled time.",
+            namespace=NAMESPACE,
+            registry=registry,
             buckets=(0.005, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
         )
 
@@ -208,21 +267,31 @@ class ScorerMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.scored = Counter(
-            "articles_scored", "Articles scored, by stance label.", ["stance"],
-            namespace=NAMESPACE, registry=registry,
+            "articles_scored",
+            "Articles scored, by stance label.",
+            ["stance"],
+            namespace=NAMESPACE,
+            registry=registry,
         )
         self.batch_size = Histogram(
-            "scorer_batch_size", "Articles per scored micro-batch.",
-            namespace=NAMESPACE, registry=registry, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+            "scorer_batch_size",
+            "Articles per scored micro-batch.",
+            namespace=NAMESPACE,
+            registry=registry,
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
         )
         self.inference_seconds = Histogram(
-            "scorer_inference_seconds", "Time the classifier took per micro-batch.",
-            namespace=NAMESPACE, registry=registry,
+            "scorer_inference_seconds",
+            "Time the classifier took per micro-batch.",
+            namespace=NAMESPACE,
+            registry=registry,
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
         self.end_to_end_lag = Histogram(
-            "scorer_end_to_end_lag_seconds", "Seconds from an article's fetched_at to its score.",
-            namespace=NAMESPACE, registry=registry,
+            "scorer_end_to_end_lag_seconds",
+            "Seconds from an article's fetched_at to its score.",
+            namespace=NAMESPACE,
+            registry=registry,
             buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600, 21600),
         )
         self.model_info = Info(
@@ -243,23 +312,37 @@ class AlerterMetrics:
         self.signal_value = Gauge(
             "signal_value",
             "Latest value of a signal (stance_index, volume, stories, strained_share) per topic and window.",
-            ["signal", "topic", "window"], namespace=NAMESPACE, registry=registry,
+            ["signal", "topic", "window"],
+            namespace=NAMESPACE,
+            registry=registry,
         )
         self.alerts = Counter(
-            "alerts", "Alert lifecycle events published (firing includes re-notifications).",
-            ["rule", "severity", "state"], namespace=NAMESPACE, registry=registry,
+            "alerts",
+            "Alert lifecycle events published (firing includes re-notifications).",
+            ["rule", "severity", "state"],
+            namespace=NAMESPACE,
+            registry=registry,
         )
         self.alert_state = Gauge(
-            "alert_state", "State of each rule's alert: 0 inactive, 1 pending, 2 firing.",
-            ["rule", "subject", "severity"], namespace=NAMESPACE, registry=registry,
+            "alert_state",
+            "State of each rule's alert: 0 inactive, 1 pending, 2 firing.",
+            ["rule", "subject", "severity"],
+            namespace=NAMESPACE,
+            registry=registry,
         )
         self.late_articles = Counter(
-            "late_articles", "Articles that arrived after a window they belong to was evaluated.",
-            ["disposition"], namespace=NAMESPACE, registry=registry,
+            "late_articles",
+            "Articles that arrived after a window they belong to was evaluated.",
+            ["disposition"],
+            namespace=NAMESPACE,
+            registry=registry,
         )
         self.webhook_deliveries = Counter(
-            "webhook_deliveries", "Alert webhook delivery attempts by outcome (ok, retry, failed).",
-            ["outcome"], namespace=NAMESPACE, registry=registry,
+            "webhook_deliveries",
+            "Alert webhook delivery attempts by outcome (ok, retry, failed).",
+            ["outcome"],
+            namespace=NAMESPACE,
+            registry=registry,
         )
         for disposition in ("accepted", "dropped"):
             self.late_articles.labels(disposition)

@@ -77,7 +77,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         log.warning("no feeds configured: pass --feed URL or list feeds in the config file")
     settings.state_dir.mkdir(parents=True, exist_ok=True)
 
-    bus: Bus = make_bus(settings)
+    bus: Bus = make_bus(settings, durable=True)
     log.info(
         "monitor run: %d feeds, %d rules, %s bus, state in %s%s",
         len(feeds),

@@ -29,12 +29,24 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     ]
 
 
-def make_bus(settings: Settings) -> Bus:
-    """The Kafka bus when bootstrap servers are configured, else an in-process bus."""
+def make_bus(settings: Settings, *, durable: bool = False) -> Bus:
+    """The Kafka bus when bootstrap servers are configured, else an in-process bus.
+
+    ``durable``: the in-process bus keeps its records and offsets in ``state_dir/bus.sqlite3`` (what
+    ``monitor run`` uses), except the high-volume signals topic, which nothing downstream reads there.
+    """
     if settings.uses_kafka:
         from monitor.bus.kafka import KafkaBus
 
         return KafkaBus(settings.kafka)
     from monitor.bus.memory import InProcessBus
+    from monitor.store.buslog import BusLog
 
-    return InProcessBus(default_partitions=settings.kafka.partitions)
+    log = None
+    if durable:
+        log = BusLog(
+            settings.state_dir / "bus.sqlite3",
+            retention=settings.kafka.retention,
+            volatile_topics={settings.kafka.topics.signals},
+        )
+    return InProcessBus(default_partitions=settings.kafka.partitions, log=log)

@@ -1,7 +1,9 @@
-"""In-process bus: the same semantics as Kafka (partitions, per-key order, groups, commits) in memory.
+"""In-process bus: the same semantics as Kafka (partitions, per-key order, groups, commits) in one process.
 
 Used by ``monitor run`` when no broker is configured and by unit tests. Thread-safe: stages may run in
-threads of one process. Nothing survives the process; durable progress lives in the stages' SQLite state.
+threads of one process. By default it lives in memory; with a :class:`~monitor.store.buslog.BusLog` it
+is durable: publishes and commits are written to SQLite before they return, and a new process resumes
+from the file (what ``monitor run`` uses, so kill -9 loses nothing).
 """
 
 from __future__ import annotations
@@ -14,11 +16,28 @@ from itertools import count
 
 from monitor.bus.base import Bus, Consumer, Message, Producer, Record, TopicSpec, partition_for
 from monitor.errors import BusError
+from monitor.store.buslog import BusLog
+
+
+@dataclass
+class _Partition:
+    """Records from offset ``base`` on (older ones were pruned)."""
+
+    base: int = 0
+    records: list[Record] = field(default_factory=list)
+
+    @property
+    def end(self) -> int:
+        return self.base + len(self.records)
+
+    def read(self, offset: int, limit: int) -> list[Record]:
+        start = max(offset, self.base) - self.base
+        return self.records[start : start + limit]
 
 
 @dataclass
 class _Topic:
-    partitions: list[list[Record]]
+    partitions: list[_Partition]
 
 
 @dataclass
@@ -33,12 +52,32 @@ class InProcessBus(Bus):
 
     name = "in-process"
 
-    def __init__(self, *, default_partitions: int = 3) -> None:
+    def __init__(self, *, default_partitions: int = 3, log: BusLog | None = None) -> None:
         self._cond = threading.Condition()
         self._topics: dict[str, _Topic] = {}
         self._groups: dict[str, _Group] = {}
         self._default_partitions = default_partitions
         self._keyless = count()
+        self._log = log
+        if log is not None:
+            self._restore(log)
+
+    def _restore(self, log: BusLog) -> None:
+        loaded = log.load()
+        for name, partitions in loaded.topics.items():
+            self._topics[name] = _Topic(
+                [_Partition(base=loaded.bases.get((name, p), 0)) for p in range(partitions)]
+            )
+        for record in loaded.records:
+            self._topics[record.topic].partitions[record.partition].records.append(record)
+        for (group_id, topic, partition), offset in loaded.offsets.items():
+            self._groups.setdefault(group_id, _Group()).committed[(topic, partition)] = offset
+
+    def _new_topic(self, name: str, partitions: int) -> _Topic:
+        if self._log is not None:
+            self._log.add_topic(name, partitions)
+        topic = self._topics[name] = _Topic([_Partition() for _ in range(partitions)])
+        return topic
 
     # -- topics -------------------------------------------------------------------------------------
     def create_topics(self, specs: Sequence[TopicSpec]) -> list[str]:
@@ -46,7 +85,7 @@ class InProcessBus(Bus):
         with self._cond:
             for spec in specs:
                 if spec.name not in self._topics:
-                    self._topics[spec.name] = _Topic([[] for _ in range(spec.partitions)])
+                    self._new_topic(spec.name, spec.partitions)
                     created.append(spec.name)
             self._rebalance_all()
         return created
@@ -54,14 +93,14 @@ class InProcessBus(Bus):
     def _topic(self, name: str) -> _Topic:
         topic = self._topics.get(name)
         if topic is None:  # auto-create, like a broker with auto.create.topics.enable
-            topic = self._topics[name] = _Topic([[] for _ in range(self._default_partitions)])
+            topic = self._new_topic(name, self._default_partitions)
             self._rebalance_all()
         return topic
 
     def records(self, topic: str) -> list[Record]:
         """Every record of ``topic`` (for tests and tools), partition by partition."""
         with self._cond:
-            return [r for part in self._topic(topic).partitions for r in part]
+            return [r for part in self._topic(topic).partitions for r in part.records]
 
     # -- producing ------------------------------------------------------------------------------------
     def producer(self) -> Producer:
@@ -70,11 +109,19 @@ class InProcessBus(Bus):
     def _append(self, messages: Sequence[Message]) -> None:
         with self._cond:
             now = int(time.time() * 1000)
+            new: list[tuple[_Partition, Record]] = []
+            ends: dict[tuple[str, int], int] = {}
             for msg in messages:
                 topic = self._topic(msg.topic)
                 p = partition_for(msg.key, len(topic.partitions), counter=next(self._keyless))
-                log = topic.partitions[p]
-                log.append(Record(msg.topic, p, len(log), msg.key, msg.value, now))
+                part = topic.partitions[p]
+                offset = ends.get((msg.topic, p), part.end)
+                ends[(msg.topic, p)] = offset + 1
+                new.append((part, Record(msg.topic, p, offset, msg.key, msg.value, now)))
+            if self._log is not None:  # durable before acknowledged
+                self._log.append(r for _, r in new)
+            for part, record in new:
+                part.records.append(record)
             self._cond.notify_all()
 
     # -- consuming ------------------------------------------------------------------------------------
@@ -92,6 +139,10 @@ class InProcessBus(Bus):
             else:
                 consumer._assign(self._all_partitions(consumer.topics), None)
             return consumer
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
 
     def _all_partitions(self, topics: list[str]) -> list[tuple[str, int]]:
         return [(t, p) for t in topics for p in range(len(self._topics[t].partitions))]
@@ -156,8 +207,8 @@ class InProcessConsumer(Consumer):
             elif group is not None and tp in group.committed:
                 positions[tp] = group.committed[tp]
             else:
-                log = self._bus._topics[tp[0]].partitions[tp[1]]
-                positions[tp] = 0 if self._from_beginning else len(log)
+                part = self._bus._topics[tp[0]].partitions[tp[1]]
+                positions[tp] = part.base if self._from_beginning else part.end
         self._assignment = partitions
         self._positions = positions
 
@@ -169,9 +220,9 @@ class InProcessConsumer(Consumer):
                     raise BusError("consumer is closed")
                 out: list[Record] = []
                 for tp in self._assignment:
-                    log = self._bus._topics[tp[0]].partitions[tp[1]]
-                    pos = self._positions[tp]
-                    take = log[pos : pos + max_records - len(out)]
+                    part = self._bus._topics[tp[0]].partitions[tp[1]]
+                    pos = max(self._positions[tp], part.base)
+                    take = part.read(pos, max_records - len(out))
                     out.extend(take)
                     self._positions[tp] = pos + len(take)
                     if len(out) >= max_records:
@@ -188,13 +239,17 @@ class InProcessConsumer(Consumer):
             return
         with self._bus._cond:
             group = self._bus._groups[self.group_id]
+            advanced = {}
             for (topic, partition), offset in _next_offsets(records).items():
                 if (topic, partition) not in self._assignment:
                     raise BusError(
                         f"commit failed: {topic}[{partition}] was reassigned in a rebalance", retriable=True
                     )
                 if offset > group.committed.get((topic, partition), 0):
-                    group.committed[(topic, partition)] = offset
+                    advanced[(topic, partition)] = offset
+            if advanced and self._bus._log is not None:
+                self._bus._log.commit(self.group_id, advanced)
+            group.committed.update(advanced)
 
     def rewind(self, records: Sequence[Record]) -> None:
         with self._bus._cond:
@@ -213,7 +268,7 @@ class InProcessConsumer(Consumer):
     def lag(self) -> dict[tuple[str, int], int]:
         with self._bus._cond:
             return {
-                tp: len(self._bus._topics[tp[0]].partitions[tp[1]]) - self._positions[tp]
+                tp: max(0, self._bus._topics[tp[0]].partitions[tp[1]].end - self._positions[tp])
                 for tp in self._assignment
             }
 
