@@ -20,7 +20,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,8 @@ class Recipe:
     # The held-out figures written into heads.json use this share of neutral items (as the scorer does
     # by default; see monitor.classify.model.with_stance_prior).
     report_neutral_share: float = DEFAULT_NEUTRAL_SHARE
+    # Also train on every item's headline alone (a second view of the same labelled item).
+    headline_copies: bool = False
     folds: int = 5
     max_tokens: int = 128
     max_chunks: int = 4
@@ -187,8 +189,18 @@ def cached_embedder(
 
 
 def fold_ids(items: Sequence[LabelledItem], folds: int) -> Array:
-    """Fold of each item: a hash of its id, so folds never change when items are added elsewhere."""
-    return np.array([int(hashlib.sha256(i.id.encode()).hexdigest()[:8], 16) % folds for i in items])
+    """Fold of each item: a hash of its id, so folds never change when items are added elsewhere. A
+    derived copy (``id#headline``) shares its original's fold, so no fold learns from its own items."""
+
+    def fold(ident: str) -> int:
+        return int(hashlib.sha256(ident.split("#", 1)[0].encode()).hexdigest()[:8], 16) % folds
+
+    return np.array([fold(i.id) for i in items])
+
+
+def headline_copies(items: Sequence[LabelledItem]) -> list[LabelledItem]:
+    """Each item with a summary again as its headline alone (same labels): feeds often carry little more."""
+    return [replace(i, id=f"{i.id}#headline", summary="") for i in items if i.summary.strip()]
 
 
 def _oof_binary(x: Array, y: Array, folds: Array, l2: float) -> Array:
@@ -307,6 +319,8 @@ def train_heads(
     heldout = split(items, "heldout")
     if len(train) < 20:
         raise ValueError(f"only {len(train)} training items; need at least 20")
+    if recipe.headline_copies:
+        train = train + headline_copies(train)
     inputs = embed(train)
     folds = fold_ids(train, recipe.folds)
 

@@ -143,3 +143,15 @@ def test_embedding_cache_round_trip(tmp_path: Path) -> None:
 def test_too_little_data_is_refused() -> None:
     with pytest.raises(ValueError, match="training items"):
         train_heads(synthetic_items(10), embed, encoder="synthetic", recipe=RECIPE)
+
+
+def test_headline_copies_share_their_originals_fold() -> None:
+    from monitor.classify.train import headline_copies
+
+    items = synthetic_items(40)
+    copies = headline_copies(items)
+    assert len(copies) == 40 and all(c.summary == "" and c.id.endswith("#headline") for c in copies)
+    assert np.array_equal(fold_ids(items, 5), fold_ids(copies, 5))
+    recipe = Recipe(l2_grid=(0.1,), folds=3, headline_copies=True)
+    result = train_heads(synthetic_items(), embed, encoder="synthetic", recipe=recipe)
+    assert result.train_items == 2 * 320  # the originals and a headline copy of each
