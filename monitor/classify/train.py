@@ -157,8 +157,9 @@ def _as_input(rows: Sequence[tuple[Array, Array, str, str]]) -> FeatureInput:
 
 
 def _quantise(v: Array) -> Array:
-    """float32 and 6 decimals: a vector that no longer depends on the last bits of the arithmetic."""
-    out: Array = np.round(v.astype(np.float32).astype(np.float64), 6).astype(np.float64)
+    """6 decimals, then float32 (what the cache file holds): a vector that no longer depends on the last
+    bits of the arithmetic, and the same whether it was just computed or read back from the cache."""
+    out: Array = np.round(v.astype(np.float64), 6).astype(np.float32).astype(np.float64)
     return out
 
 
