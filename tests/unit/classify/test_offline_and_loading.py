@@ -1,0 +1,99 @@
+"""``monitor score``'s stream, the packaged heads, and loading errors (no model needed)."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitor.classify import load_classifier
+from monitor.classify.artefact import PACKAGED_DIR, HeadSet
+from monitor.classify.lexicon import RuleClassifier
+from monitor.errors import ConfigError, ModelError
+from monitor.events import STANCE_LABELS, TOPICS
+from monitor.settings import ScorerSettings
+from pipelines.offline import score_stream
+
+
+def test_score_stream_writes_one_line_per_item() -> None:
+    lines = [
+        {
+            "id": 1,
+            "title": "India and US agree trade deal cutting tariffs",
+            "summary": "Exports get a boost.",
+        },
+        {"id": "b", "title": "EU and US reach trade deal"},
+        {
+            "id": None,
+            "title": "Trump's H-1B fee shock rattles Indian techies",
+            "lead": "Families fear the hike.",
+        },
+    ]
+    out = io.StringIO()
+    n = score_stream(
+        RuleClassifier(),
+        io.StringIO("\n".join(json.dumps(x) for x in lines) + "\n\n"),
+        out,
+        source="in",
+        batch_size=2,
+    )
+    assert n == 3
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["id"] for r in records] == [1, "b", None]
+    first = records[0]
+    assert set(first) >= {"id", "relevance", "relevant", "topics", "stance", "evidence", "model"}
+    assert first["relevant"] is True and set(first["topics"]) == set(TOPICS)
+    assert set(first["stance"]) == {"score", "label", "probabilities"}
+    assert set(first["stance"]["probabilities"]) == set(STANCE_LABELS)
+    assert records[1]["relevant"] is False
+    assert records[2]["stance"]["label"] == "strain"
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ("not json", "<line>"),
+        ('["a list"]', "<line>"),
+        ('{"title": "no id"}', "id"),
+        ('{"id": 1, "title": ""}', "title"),
+        ('{"id": 1, "title": "t", "summary": 5}', "summary"),
+    ],
+)
+def test_bad_input_lines_name_the_line_and_key(line: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"in.jsonl:2: {key}"):
+        score_stream(
+            RuleClassifier(),
+            io.StringIO('{"id": 0, "title": "ok"}\n' + line + "\n"),
+            io.StringIO(),
+            source="in.jsonl",
+            batch_size=8,
+        )
+
+
+def test_packaged_heads_are_small_complete_and_describe_themselves() -> None:
+    heads = HeadSet.load()
+    assert sum(p.stat().st_size for p in PACKAGED_DIR.iterdir()) < 100_000
+    assert heads.name == "minilm-l6-india-us" and heads.version.startswith("1.")
+    assert heads.relevance.labels == ("relevant",)
+    assert heads.topics.labels == TOPICS and heads.stance.labels == STANCE_LABELS
+    assert heads.encoder.startswith("all-MiniLM-L6-v2:")
+    assert heads.relevance.weight.shape[0] == 1 and heads.topics.weight.shape[0] == 7
+    assert heads.stance.weight.shape[0] == 3
+    meta = heads.meta
+    assert set(meta["heldout"]) >= {"relevance_f1", "topic_micro_f1", "topic_macro_f1", "stance_macro_f1"}
+    assert meta["data"]["train_items"] + meta["data"]["heldout_items"] >= 700
+    assert len(meta["calibration"]["stance"]["training_share"]) == 3
+
+
+def test_missing_heads_name_the_folder_and_the_command(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="run `monitor train`"):
+        HeadSet.load(tmp_path)
+
+
+def test_missing_torch_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ImportError
+    with pytest.raises(ModelError, match=r"monitor\[classifier\]"):
+        load_classifier(ScorerSettings())
