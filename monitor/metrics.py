@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from monitor import __version__
+from monitor.feeds.fetch import OUTCOMES
 
 log = logging.getLogger(__name__)
 
@@ -142,16 +143,7 @@ class MetricsServer:
 
 # --- poller metrics (feed ingestion) ---
 
-FEED_OUTCOMES = (
-    "not_modified",
-    "ok",
-    "rate_limited",
-    "client_error",
-    "server_error",
-    "network_error",
-    "too_large",
-    "parse_error",
-)
+FEED_OUTCOMES = OUTCOMES
 ENTRY_KINDS = ("new", "duplicate", "irrelevant")
 
 

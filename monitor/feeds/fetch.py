@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Literal
+from typing import Literal, get_args
 from urllib.parse import urlsplit
 
 import httpx
@@ -38,16 +38,7 @@ Outcome = Literal[
     "too_large",
     "parse_error",
 ]
-OUTCOMES: tuple[Outcome, ...] = (
-    "not_modified",
-    "ok",
-    "rate_limited",
-    "client_error",
-    "server_error",
-    "network_error",
-    "too_large",
-    "parse_error",
-)
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 """Every way a poll can end (the ``outcome`` label of ``monitor_feed_polls_total``)."""
 SUCCESS_OUTCOMES: frozenset[str] = frozenset({"not_modified", "ok"})
 
