@@ -86,6 +86,79 @@ US_TERMS = (
     "Capitol Hill",
     "US-India",
 )
+# Institutions, companies and places that (nearly) only Indian, or only American, stories name.
+INDIA_NAMES = (
+    "Lok Sabha",
+    "Rajya Sabha",
+    "crore",
+    "lakh",
+    "rupee",
+    "rupees",
+    "HAL",
+    "Hindustan Aeronautics",
+    "NPCIL",
+    "Reliance",
+    "Tata",
+    "Adani",
+    "Infosys",
+    "Wipro",
+    "Mumbai",
+    "Bengaluru",
+    "Bangalore",
+    "Chennai",
+    "Hyderabad",
+    "Kolkata",
+    "Tamil Nadu",
+    "Andhra Pradesh",
+    "Gujarat",
+    "Kerala",
+    "Karnataka",
+    "Maharashtra",
+    "Kashmir",
+    "Ladakh",
+    "Visakhapatnam",
+    "Assam",
+    "Tiruppur",
+    "IAF",
+    "Tejas",
+    "Vaishnaw",
+)
+US_NAMES = (
+    "Senate",
+    "Senator",
+    "House of Representatives",
+    "Homeland Security",
+    "Commerce Department",
+    "Justice Department",
+    "Treasury",
+    "federal judge",
+    "Manhattan",
+    "New York",
+    "California",
+    "Texas",
+    "Houston",
+    "Arizona",
+    "DFC",
+    "GE",
+    "GE Aerospace",
+    "Boeing",
+    "Lockheed",
+    "Westinghouse",
+    "Holtec",
+    "Google",
+    "Microsoft",
+    "Apple",
+    "Amazon",
+    "Nvidia",
+    "Micron",
+    "SpaceX",
+    "First Solar",
+    "Qualcomm",
+    "Chevron",
+    "ExxonMobil",
+)
+JOINT_TERMS = ("Quad", "iCET", "INDUS-X", "US-India", "India-US", "Indo-US")
+"""Names of bilateral or joint frameworks that India and the US both belong to."""
 OTHER_PARTY_TERMS = (
     "China",
     "Chinese",
@@ -440,9 +513,10 @@ COOPERATION_TERMS = (
     "reduce tariffs",
 )
 
-_INDIA = _compile(INDIA_TERMS)
-_US = _compile(US_TERMS)
+_INDIA = _compile(INDIA_TERMS + INDIA_NAMES)
+_US = _compile(US_TERMS + US_NAMES)
 _OTHER = _compile(OTHER_PARTY_TERMS)
+_JOINT = _compile(JOINT_TERMS)
 _TOPIC = {topic: _compile(terms) for topic, terms in TOPIC_TERMS.items()}
 _STRAIN = _compile(STRAIN_TERMS)
 _COOPERATION = _compile(COOPERATION_TERMS)
@@ -470,11 +544,13 @@ def tone_counts(text: str) -> tuple[int, int]:
 
 
 def relevance_features(text: str) -> list[float]:
-    """India term, US term, both, and other countries named (0/1 each)."""
+    """India term, US term, both (or a grouping both belong to, such as the Quad), and other countries
+    named (0/1 each)."""
     india = mentions_india(text)
     us = mentions_us(text)
+    joint = (india and us) or _JOINT.search(text) is not None
     other = _OTHER.search(text) is not None
-    return [float(india), float(us), float(india and us), float(other)]
+    return [float(india), float(us), float(joint), float(other)]
 
 
 def topic_features(text: str) -> list[float]:

@@ -30,6 +30,7 @@ from monitor.classify.artefact import HeadSet
 from monitor.classify.base import DEFAULT_NEUTRAL_SHARE
 from monitor.classify.data import LabelledItem, data_digest, split
 from monitor.classify.evaluation import Report, evaluate
+from monitor.classify.lexicon import FEATURE_GROUPS
 from monitor.classify.linear import (
     Array,
     LinearHead,
@@ -75,6 +76,8 @@ class Recipe:
     report_neutral_share: float = DEFAULT_NEUTRAL_SHARE
     # Also train on every item's headline alone (a second view of the same labelled item).
     headline_copies: bool = False
+    # Multipliers of the standardised lexical columns tried by cross-validation (with each L2 strength).
+    lexical_boosts: tuple[float, ...] = (1.0, 3.0, 10.0)
     folds: int = 5
     max_tokens: int = 128
     max_chunks: int = 4
@@ -204,14 +207,34 @@ def headline_copies(items: Sequence[LabelledItem]) -> list[LabelledItem]:
     return [replace(i, id=f"{i.id}#headline", summary="") for i in items if i.summary.strip()]
 
 
-def _oof_binary(x: Array, y: Array, folds: Array, l2: float) -> Array:
+Setting = tuple[float, float]
+"""(L2 strength, boost of the lexical columns): a point of the grid searched by cross-validation."""
+
+
+def _standardizer(x: Array, lexical: Array, boost: float) -> Standardizer:
+    """Standardise ``x``; lexical columns are then multiplied by ``boost``, which weakens the L2 penalty
+    on them by boost squared: a handful of word-list features can then count beside 384 vector columns."""
+    std = Standardizer.fit(x)
+    if boost == 1.0:
+        return std
+    scale = std.scale.copy()
+    scale[lexical] /= boost
+    return Standardizer(std.mean, scale)
+
+
+def _settings(grid: Sequence[float], boosts: Sequence[float]) -> list[Setting]:
+    return [(l2, boost) for boost in boosts for l2 in grid]
+
+
+def _oof_binary(x: Array, y: Array, folds: Array, setting: Setting, lexical: Array) -> Array:
+    l2, boost = setting
     out = np.zeros(len(y))
     for f in np.unique(folds):
         tr, te = folds != f, folds == f
         if len(np.unique(y[tr])) < 2:
             out[te] = logit(float(y[tr].mean()) if len(y[tr]) else 0.5)
             continue
-        std = Standardizer.fit(x[tr])
+        std = _standardizer(x[tr], lexical, boost)
         w, b = fit_binary(std(x[tr]), y[tr], l2=l2)
         out[te] = std(x[te]) @ w + b
     return out
@@ -230,28 +253,47 @@ class BinaryFit:
     threshold: float
     oof_f1: float
     cv_log_loss: dict[str, float] = field(default_factory=dict)
+    boost: float = 1.0
 
 
-def fit_binary_head(x: Array, y: Array, folds: Array, grid: Sequence[float]) -> BinaryFit:
-    """Choose L2 by CV, calibrate on out-of-fold logits, fit on everything, fold it all into (w, b)."""
-    losses = {l2: _log_loss(_oof_binary(x, y, folds, l2), y) for l2 in grid}
-    l2 = min(grid, key=lambda v: (losses[v], v))
-    oof = _oof_binary(x, y, folds, l2)
+def fit_binary_head(
+    x: Array,
+    y: Array,
+    folds: Array,
+    grid: Sequence[float],
+    *,
+    lexical: Array,
+    boosts: Sequence[float] = (1.0,),
+) -> BinaryFit:
+    """Choose (L2, lexical boost) by CV, calibrate on out-of-fold logits, fit on everything, fold it all
+    into (w, b)."""
+    settings = _settings(grid, boosts)
+    losses = {s: _log_loss(_oof_binary(x, y, folds, s, lexical), y) for s in settings}
+    best = min(settings, key=lambda s: (losses[s], s))
+    oof = _oof_binary(x, y, folds, best, lexical)
     a, c = fit_platt(oof, y)
     threshold, f1 = best_f1_threshold(sigmoid(a * oof + c), y)
-    std = Standardizer.fit(x)
-    w, b = fit_binary(std(x), y, l2=l2)
+    std = _standardizer(x, lexical, best[1])
+    w, b = fit_binary(std(x), y, l2=best[0])
     w_raw, b_raw = fold_binary(std, w, b, scale=a, shift=c - logit(threshold))
     return BinaryFit(
-        w_raw, b_raw, l2, (a, c), threshold, f1, {str(k): round(v, 5) for k, v in losses.items()}
+        w_raw,
+        b_raw,
+        best[0],
+        (a, c),
+        threshold,
+        f1,
+        {f"{l2}/{boost}": round(v, 5) for (l2, boost), v in losses.items()},
+        best[1],
     )
 
 
-def _oof_softmax(x: Array, y: Array, folds: Array, l2: float, k: int) -> Array:
+def _oof_softmax(x: Array, y: Array, folds: Array, setting: Setting, *, k: int, lexical: Array) -> Array:
+    l2, boost = setting
     out = np.zeros((len(y), k))
     for f in np.unique(folds):
         tr, te = folds != f, folds == f
-        std = Standardizer.fit(x[tr])
+        std = _standardizer(x[tr], lexical, boost)
         w, b = fit_softmax(std(x[tr]), y[tr], k, l2=l2)
         out[te] = std(x[te]) @ w.T + b
     return out
@@ -265,6 +307,7 @@ class SoftmaxFit:
     temperature: float
     oof_macro_f1: float
     cv_log_loss: dict[str, float] = field(default_factory=dict)
+    boost: float = 1.0
 
 
 def _macro_f1(y: Array, pred: Array, k: int) -> float:
@@ -277,20 +320,50 @@ def _macro_f1(y: Array, pred: Array, k: int) -> float:
     return float(np.mean(scores))
 
 
-def fit_softmax_head(x: Array, y: Array, folds: Array, grid: Sequence[float], k: int) -> SoftmaxFit:
-    losses: dict[float, float] = {}
-    for l2 in grid:
-        z = _oof_softmax(x, y, folds, l2, k)
-        p = softmax(z)
-        losses[l2] = float(-np.mean(np.log(p[np.arange(len(y)), y.astype(int)] + 1e-12)))
-    l2 = min(grid, key=lambda v: (losses[v], v))
-    oof = _oof_softmax(x, y, folds, l2, k)
+def fit_softmax_head(
+    x: Array,
+    y: Array,
+    folds: Array,
+    grid: Sequence[float],
+    k: int,
+    *,
+    lexical: Array,
+    boosts: Sequence[float] = (1.0,),
+) -> SoftmaxFit:
+    settings = _settings(grid, boosts)
+    losses: dict[Setting, float] = {}
+    for s in settings:
+        p = softmax(_oof_softmax(x, y, folds, s, k=k, lexical=lexical))
+        losses[s] = float(-np.mean(np.log(p[np.arange(len(y)), y.astype(int)] + 1e-12)))
+    best = min(settings, key=lambda s: (losses[s], s))
+    oof = _oof_softmax(x, y, folds, best, k=k, lexical=lexical)
     temperature = fit_temperature(oof, y)
-    std = Standardizer.fit(x)
-    w, b = fit_softmax(std(x), y, k, l2=l2)
+    std = _standardizer(x, lexical, best[1])
+    w, b = fit_softmax(std(x), y, k, l2=best[0])
     w_raw, b_raw = fold_softmax(std, w, b, temperature=temperature)
     f1 = _macro_f1(y, np.argmax(oof, axis=1), k)
-    return SoftmaxFit(w_raw, b_raw, l2, temperature, f1, {str(k_): round(v, 5) for k_, v in losses.items()})
+    return SoftmaxFit(
+        w_raw,
+        b_raw,
+        best[0],
+        temperature,
+        f1,
+        {f"{l2}/{boost}": round(v, 5) for (l2, boost), v in losses.items()},
+        best[1],
+    )
+
+
+def lexical_columns(groups: Sequence[str], inputs: FeatureInput) -> Array:
+    """Which columns of :func:`build_features` are lexical (True) rather than vector columns."""
+    mask: list[bool] = []
+    for group in groups:
+        if group == "embedding":
+            mask += [False] * inputs.emb.shape[1]
+        elif group == "title_embedding":
+            mask += [False] * inputs.title_emb.shape[1]
+        else:
+            mask += [True] * FEATURE_GROUPS[group.removeprefix("title:")].size
+    return np.array(mask, dtype=bool)
 
 
 def _round(a: Array) -> Array:
@@ -328,7 +401,14 @@ def train_heads(
     # relevance: every train item
     x_rel = build_features(recipe.relevance_features, inputs)
     y_rel = np.array([float(i.relevant) for i in train])
-    rel = fit_binary_head(x_rel, y_rel, folds, recipe.l2_grid)
+    rel = fit_binary_head(
+        x_rel,
+        y_rel,
+        folds,
+        recipe.l2_grid,
+        lexical=lexical_columns(recipe.relevance_features, inputs),
+        boosts=recipe.lexical_boosts,
+    )
     log.info("relevance: l2=%s threshold=%.2f out-of-fold F1=%.3f", rel.l2, rel.threshold, rel.oof_f1)
 
     # topics: P(topic | relevant), on relevant items
@@ -337,7 +417,14 @@ def train_heads(
     topic_fits: dict[str, BinaryFit] = {}
     for topic in TOPICS:
         y = np.array([float(topic in i.topics) for i in train if i.relevant])
-        topic_fits[topic] = fit_binary_head(x_top, y, folds[relevant], recipe.l2_grid)
+        topic_fits[topic] = fit_binary_head(
+            x_top,
+            y,
+            folds[relevant],
+            recipe.l2_grid,
+            lexical=lexical_columns(recipe.topic_features, inputs),
+            boosts=recipe.lexical_boosts,
+        )
         f = topic_fits[topic]
         log.info("topic %s: l2=%s threshold=%.2f out-of-fold F1=%.3f", topic, f.l2, f.threshold, f.oof_f1)
 
@@ -345,7 +432,15 @@ def train_heads(
     has_stance = np.array([i.relevant and i.stance in STANCE_LABELS for i in train])
     x_st = build_features(recipe.stance_features, inputs.subset(has_stance))
     y_st = np.array([STANCE_LABELS.index(str(i.stance)) for i, h in zip(train, has_stance, strict=True) if h])
-    st = fit_softmax_head(x_st, y_st, folds[has_stance], recipe.l2_grid, len(STANCE_LABELS))
+    st = fit_softmax_head(
+        x_st,
+        y_st,
+        folds[has_stance],
+        recipe.l2_grid,
+        len(STANCE_LABELS),
+        lexical=lexical_columns(recipe.stance_features, inputs),
+        boosts=recipe.lexical_boosts,
+    )
     share = np.bincount(y_st, minlength=len(STANCE_LABELS)) / len(y_st)
     log.info(
         "stance: l2=%s temperature=%.2f out-of-fold macro F1=%.3f", st.l2, st.temperature, st.oof_macro_f1
@@ -367,6 +462,7 @@ def train_heads(
             "stance": {
                 "training_share": [round(float(v), 6) for v in share],
                 "l2": st.l2,
+                "lexical_boost": st.boost,
                 "temperature": round(st.temperature, 6),
                 "oof_macro_f1": round(st.oof_macro_f1, 4),
                 "cv_log_loss": st.cv_log_loss,
@@ -407,6 +503,7 @@ def train_heads(
 def _describe_binary(fit: BinaryFit) -> dict[str, Any]:
     return {
         "l2": fit.l2,
+        "lexical_boost": fit.boost,
         "platt": [round(fit.platt[0], 6), round(fit.platt[1], 6)],
         "threshold": round(fit.threshold, 4),
         "oof_f1": round(fit.oof_f1, 4),

@@ -25,14 +25,9 @@ pytestmark = pytest.mark.model
 ROOT = Path(__file__).resolve().parents[2]
 DEV = ROOT.parent / "shared" / "eval" / "articles-dev.jsonl"
 
-# Measured at training (bf16 scorer, neutral share 0.10): held-out relevance F1 0.964, topic micro 0.840,
-# macro 0.856, stance macro 0.599; dev relevance 1.000, topic micro 0.897, macro 0.882, stance macro 0.975.
-HELDOUT_FLOORS = {
-    "relevance_f1": 0.94,
-    "topic_micro_f1": 0.81,
-    "topic_macro_f1": 0.83,
-    "stance_macro_f1": 0.56,
-}
+# Measured at training (bf16 scorer, neutral share 0.10): held-out relevance F1 0.971, topic micro 0.839,
+# macro 0.850, stance macro 0.592; dev relevance 1.000, topic micro 0.897, macro 0.882, stance macro 0.975.
+HELDOUT_FLOORS = {"relevance_f1": 0.95, "topic_micro_f1": 0.81, "topic_macro_f1": 0.82, "stance_macro_f1": 0.55}
 DEV_FLOORS = {"relevance_f1": 0.95, "topic_micro_f1": 0.85, "stance_macro_f1": 0.93}  # the targets
 
 ITEMS = [
@@ -132,7 +127,7 @@ def test_the_eval_command_on_the_heldout_split(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     figures = json.loads(proc.stdout)
-    assert figures["items"] == 168
+    assert figures["items"] == 194
     for key, floor in HELDOUT_FLOORS.items():
         assert figures[key] >= floor, (key, figures)
     assert figures["stance"]["confusion"]["labels"] == ["strain", "cooperation", "neutral"]

@@ -46,6 +46,12 @@ def test_feature_groups_have_their_declared_sizes() -> None:
     assert strain == 1.0 and coop == 1.0 and -1.0 <= balance <= 1.0
 
 
+def test_names_and_joint_frameworks() -> None:
+    assert relevance_features("HAL signs deal with GE Aerospace for engines")[:3] == [1.0, 1.0, 1.0]
+    assert relevance_features("Quad ministers meet in Tokyo")[2] == 1.0  # a grouping both belong to
+    assert relevance_features("Rahul Gandhi writes to Modi on mining tenders")[:3] == [1.0, 0.0, 0.0]
+
+
 def test_topic_keywords() -> None:
     assert topic_hits("Rare earth magnets and lithium")["critical_minerals"] == 3
     assert topic_hits("H-1B visa fee")["diplomacy_other"] == 2
