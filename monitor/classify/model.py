@@ -10,8 +10,9 @@ lexical features. Outputs are combined so that they mean what the contract says:
   is mixed with "neutral" (weight 1 - relevance), since it says nothing about the bilateral relationship;
   ``score`` = P(cooperation) - P(strain).
 
-Evidence: each sentence's token states (from the same forward pass) are pooled and put through the stance
-head; the sentence that leans furthest towards the item's label is the evidence.
+Evidence: each sentence is left out in turn (its tokens are dropped from the mean pooling of the same
+forward pass, so no text is encoded twice) and the stance head is read again; the sentence whose absence
+lowers the margin of the item's label most is the evidence: the one that most drove the stance.
 """
 
 from __future__ import annotations
@@ -277,29 +278,71 @@ class TransformerClassifier(Classifier):
         ]
 
     def _sentence_evidence(self, item: EncodedItem, label: StanceLabel, *, limit: int = 2) -> list[str]:
-        """The sentences whose own stance leans furthest towards ``label`` (at most ``limit``)."""
-        sentences, vectors = item.sentence_vectors()
-        if not sentences:
-            return []
+        """The sentences that most drove the stance towards ``label`` (at most ``limit``), by leaving each
+        out: its tokens are removed from the mean pooling of the same forward pass (no new encoding) and
+        the stance head is read again; the sentence whose removal lowers the label's margin most comes
+        first. A second sentence is added when its removal lowers the margin too."""
         head = self._heads.stance
-        # Each sentence is read as an item of its own: its vector is both the item and the headline vector.
-        sv = normalise(np.stack(vectors))
-        probs = head.predict_proba(build_features(head.features, FeatureInput(sv, sv, sentences, sentences)))
-        by_label = {lab: probs[:, head.labels.index(lab)] for lab in STANCE_LABELS}
-        if label == "neutral":
-            lean = by_label["neutral"]
-        else:
-            other: StanceLabel = "cooperation" if label == "strain" else "strain"
-            lean = by_label[label] - by_label[other]
-        ranked = sorted(range(len(sentences)), key=lambda i: (-float(lean[i]), i))
-        chosen = [ranked[0]]
-        if label != "neutral":
-            chosen += [
-                i
-                for i in ranked[1:limit]
-                if lean[i] > 0 and int(np.argmax(probs[i])) == head.labels.index(label)
-            ]
-        return [sentences[i] for i in chosen]
+        rows: list[FeatureInput] = []
+        sentences: list[str] = []
+        chunk_vectors = [normalise(e.pooled.astype(np.float64)) for e in item.encodings]
+        weights = np.ones(len(chunk_vectors))
+        weights[0] = FIRST_CHUNK_WEIGHT
+        for ci, (chunk, enc) in enumerate(zip(item.chunks, item.encodings, strict=True)):
+            if len(enc.tokens) == 0:
+                continue
+            n_total = len(enc.tokens) + 2  # the pooling counted [CLS] and [SEP] too
+            total = enc.pooled.astype(np.float64) * n_total
+            owner = np.array([chunk.sentence_at(int(start)) for start in enc.offsets[:, 0]])
+            for si, sentence in enumerate(chunk.sentences):
+                mine = enc.tokens[owner == si]
+                if not len(mine) or sentence in sentences:
+                    continue
+                rest = (total - mine.astype(np.float64).sum(axis=0)) / max(n_total - len(mine), 1)
+                vectors = list(chunk_vectors)
+                vectors[ci] = normalise(rest)
+                vector = normalise((np.stack(vectors) * weights[:, None]).sum(axis=0))
+                headline = ci == 0 and si == 0
+                rows.append(
+                    FeatureInput(
+                        vector[None],
+                        (vector if headline else item.title_vector)[None],
+                        [item.text.replace(sentence, "", 1)],
+                        ["" if headline else item.title],
+                    )
+                )
+                sentences.append(sentence)
+        if len(sentences) <= 1:
+            return sentences
+        full = FeatureInput(item.vector[None], item.title_vector[None], [item.text], [item.title])
+        z_full = head.logits(build_features(head.features, full))[0]
+        z_out = head.logits(
+            build_features(
+                head.features,
+                FeatureInput(
+                    np.concatenate([r.emb for r in rows]),
+                    np.concatenate([r.title_emb for r in rows]),
+                    [t for r in rows for t in r.texts],
+                    [t for r in rows for t in r.titles],
+                ),
+            )
+        )
+        drop = _margin(z_full[None], head.labels, label) - _margin(z_out, head.labels, label)
+        ranked = sorted(range(len(sentences)), key=lambda k: (-float(drop[k]), k))
+        chosen = [ranked[0]] + [k for k in ranked[1:limit] if drop[k] > 0]
+        return [sentences[k] for k in chosen]
+
+
+def _margin(z: Array, labels: Sequence[str], label: StanceLabel) -> Array:
+    """How far the logits ``z`` (n, 3) favour ``label``: over the opposite pole for strain and
+    cooperation, over the stronger pole for neutral."""
+    idx = {lab: labels.index(lab) for lab in STANCE_LABELS}
+    if label == "neutral":
+        out: Array = z[:, idx["neutral"]] - np.maximum(z[:, idx["strain"]], z[:, idx["cooperation"]])
+        return out
+    other: StanceLabel = "cooperation" if label == "strain" else "strain"
+    out = z[:, idx[label]] - z[:, idx[other]]
+    return out
 
 
 def _with_evidence(scores: Scores, evidence: list[str]) -> Scores:
