@@ -10,7 +10,7 @@ unlabelled items are left out); the macro average runs over the labels that occu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.classify.base import Scores
@@ -181,7 +181,3 @@ def evaluate(gold: Sequence[LabelledItem], predicted: Sequence[Scores]) -> Repor
     if mixed:
         notes.append(f"{mixed} item(s) with stance 'mixed' left out of the stance figures")
     return Report(len(gold), relevance, micro, macro, per_topic, stance, stance_rel, notes)
-
-
-def report_dict(report: Report) -> dict[str, Any]:
-    return asdict(report)

@@ -166,21 +166,6 @@ class EncodedItem:
     def title(self) -> str:
         return self.chunks[0].sentences[0]
 
-    def sentence_vectors(self) -> tuple[list[str], list[Array]]:
-        """Each distinct sentence and the mean of its token states (from the chunk it was read in)."""
-        sentences: list[str] = []
-        vectors: list[Array] = []
-        for chunk, enc in zip(self.chunks, self.encodings, strict=True):
-            if len(enc.tokens) == 0:
-                continue
-            owner = np.array([chunk.sentence_at(int(start)) for start in enc.offsets[:, 0]])
-            for index, sentence in enumerate(chunk.sentences):
-                rows = enc.tokens[owner == index]
-                if len(rows) and sentence not in sentences:
-                    sentences.append(sentence)
-                    vectors.append(rows.astype(np.float64).mean(axis=0))
-        return sentences, vectors
-
 
 def features_of(encoded: Sequence[EncodedItem]) -> FeatureInput:
     """The heads' input for encoded items."""
