@@ -47,6 +47,7 @@ def load_classifier(settings: ScorerSettings) -> TransformerClassifier:
         threads=settings.threads,
         max_tokens=settings.max_tokens,
         batch_size=settings.batch_size,
+        backend=settings.backend,
     )
     return TransformerClassifier(
         encoder,

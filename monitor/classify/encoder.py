@@ -97,6 +97,32 @@ def resolve_precision(precision: Precision) -> Literal["fp32", "bf16", "int8"]:
     return precision
 
 
+Backend = Literal["native", "transformers"]
+
+
+def _transformers_model(model_dir: Path) -> Any:
+    """The same network through Hugging Face transformers' ``AutoModel`` (offline, local files only).
+
+    A drop-in for :class:`~monitor.classify.minilm.MiniLM`: ``model(input_ids, mask)`` -> last hidden states.
+    """
+    try:
+        from transformers import AutoModel
+    except ImportError as exc:
+        raise ModelError(f"the transformers backend needs transformers: {EXTRA_HINT}") from exc
+    import torch
+
+    class _LastHidden(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+            self.hidden_size = int(inner.config.hidden_size)
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    return _LastHidden(AutoModel.from_pretrained(str(model_dir), local_files_only=True)).eval()
+
+
 class Encoder:
     """MiniLM on CPU: ``encode(texts)`` -> :class:`Encoded` per text."""
 
@@ -108,6 +134,7 @@ class Encoder:
         threads: int | None = None,
         max_tokens: int = 128,
         batch_size: int = 32,
+        backend: Backend = "native",
     ) -> None:
         torch = _import_torch()
         from monitor.classify.minilm import MiniLM, load_tokenizer
@@ -125,7 +152,11 @@ class Encoder:
         self.precision = resolve_precision(precision)
         try:
             self._tokenizer = load_tokenizer(self.model_dir, max_tokens=max_tokens)
-            model = MiniLM.from_dir(self.model_dir)
+            model = (
+                MiniLM.from_dir(self.model_dir)
+                if backend == "native"
+                else _transformers_model(self.model_dir)
+            )
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise ModelError(f"cannot load the encoder from {self.model_dir}: {exc}") from exc
         if self.precision == "int8":
@@ -135,11 +166,13 @@ class Encoder:
         self._model = model
         self.pad_id = int(self._tokenizer.token_to_id("[PAD]") or 0)
         self.dim = int(model.hidden_size)
+        self.backend = backend
         self.fingerprint = f"{ENCODER_NAME}:{weights_digest(self.model_dir)}"
         log.info(
-            "encoder %s loaded from %s (precision=%s, threads=%d, max_tokens=%d)",
+            "encoder %s loaded from %s (backend=%s, precision=%s, threads=%d, max_tokens=%d)",
             self.fingerprint,
             self.model_dir,
+            backend,
             self.precision,
             torch.get_num_threads(),
             max_tokens,

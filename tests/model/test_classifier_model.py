@@ -167,3 +167,17 @@ def test_encoder_matches_the_transformers_reference() -> None:
     for precision, floor in (("bf16", 0.999), ("int8", 0.99)):
         other = Encoder(precision=precision, threads=2).encode(texts)
         assert min(cos(a.pooled, b.pooled) for a, b in zip(ours, other, strict=True)) > floor, precision
+
+
+def test_transformers_backend_computes_the_same_scores() -> None:
+    """``MONITOR_SCORER__BACKEND=transformers`` (AutoModel) and the native backend agree."""
+    from monitor.classify import load_classifier
+    from monitor.settings import ScorerSettings
+
+    native = load_classifier(ScorerSettings(precision="fp32", backend="native", threads=2))
+    hf = load_classifier(ScorerSettings(precision="fp32", backend="transformers", threads=2))
+    for a, b in zip(native.score(ITEMS), hf.score(ITEMS), strict=True):
+        assert abs(a.relevance - b.relevance) < 1e-3
+        assert abs(a.stance_score - b.stance_score) < 1e-3
+        assert a.stance_label == b.stance_label
+        assert all(abs(a.topics[t] - b.topics[t]) < 1e-3 for t in a.topics)
