@@ -131,6 +131,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         return _run_forever(poller, stages)
     finally:
         alerter.close()
+        scorer.close()
         poller.close()
         producer.close()
         if server is not None:
