@@ -454,11 +454,13 @@ class Poller:
         previous = self._last_class.get(feed.id)
         self._last_class[feed.id] = condition
         if condition == previous:
-            log.debug("feed=%s %s; next poll in %s", feed.id, outcome, decision.delay)
+            log.debug("feed=%s %s; next poll in %s", feed.id, outcome, _rounded(decision.delay))
             return
         if condition == "healthy":
             if previous is not None:
-                log.info("feed=%s recovered (%s); next poll in %s", feed.id, outcome, decision.delay)
+                log.info(
+                    "feed=%s recovered (%s); next poll in %s", feed.id, outcome, _rounded(decision.delay)
+                )
             return
         log.warning(
             "feed=%s failing: %s (%s); %d in a row, next try in %s (%s)",
@@ -466,7 +468,7 @@ class Poller:
             outcome,
             error,
             decision.failures,
-            decision.delay,
+            _rounded(decision.delay),
             decision.reason,
         )
 
@@ -608,3 +610,8 @@ class Poller:
         self.stop()
         self._fetcher.close()
         self._store.close()
+
+
+def _rounded(delay: timedelta) -> timedelta:
+    """A delay to the second, for logs (``0:14:42`` rather than ``0:14:42.289173``)."""
+    return timedelta(seconds=round(delay.total_seconds()))
