@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from monitor.classify import Classifier, TextItem, load_classifier
-from monitor.classify.data import PACKAGED_DATA, read_labelled, read_training_data
+from monitor.classify.data import (
+    PACKAGED_DATA,
+    line_error,
+    parse_text_line,
+    read_labelled,
+    read_training_data,
+)
 from monitor.classify.evaluation import evaluate as evaluate_items
 from monitor.classify.lexicon import RuleClassifier
 from monitor.errors import ConfigError
@@ -46,24 +52,10 @@ def _open_out(path: Path | None) -> Iterator[IO[str]]:
 
 
 def _parse_score_line(line: str, *, source: str, lineno: int) -> tuple[Any, TextItem]:
-    def bad(key: str, expected: str, got: object = None) -> ConfigError:
-        return ConfigError(source=f"{source}:{lineno}", key=key, expected=expected, got=got)
-
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise bad("<line>", f"one JSON object per line ({exc.msg})") from exc
-    if not isinstance(obj, dict):
-        raise bad("<line>", "a JSON object", type(obj).__name__)
+    obj, text = parse_text_line(line, source=source, lineno=lineno)
     if "id" not in obj:
-        raise bad("id", "an id for the item")
-    title = obj.get("title")
-    if not isinstance(title, str) or not title.strip():
-        raise bad("title", "a non-empty string", title)
-    summary = obj.get("summary", obj.get("lead")) or ""
-    if not isinstance(summary, str):
-        raise bad("summary", "a string", summary)
-    return obj["id"], TextItem(title, summary)
+        raise line_error(source, lineno)("id", "an id for the item")
+    return obj["id"], text
 
 
 def _batches(f: IO[str], source: str, size: int) -> Iterator[list[tuple[Any, TextItem]]]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from monitor.classify.base import TextItem
 from monitor.errors import ConfigError
@@ -39,14 +40,23 @@ class LabelledItem:
         return TextItem(self.title, self.summary)
 
 
-def _parse(line: str, *, source: str, lineno: int) -> LabelledItem:
+def line_error(source: str, lineno: int) -> Callable[..., ConfigError]:
+    """A maker of errors about line ``lineno`` of ``source``: ``bad(key, expected, got)``."""
+
     def bad(key: str, expected: str, got: object = None) -> ConfigError:
         return ConfigError(source=f"{source}:{lineno}", key=key, expected=expected, got=got)
 
+    return bad
+
+
+def parse_text_line(line: str, *, source: str, lineno: int) -> tuple[dict[str, Any], TextItem]:
+    """One JSON Lines record with ``title`` and an optional ``summary`` (or ``lead``): the object and
+    its text; a ConfigError naming the file, line and key otherwise."""
+    bad = line_error(source, lineno)
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise bad("<line>", f"one JSON object per line ({exc})") from exc
+        raise bad("<line>", f"one JSON object per line ({exc.msg})") from exc
     if not isinstance(obj, dict):
         raise bad("<line>", "a JSON object", type(obj).__name__)
     title = obj.get("title")
@@ -55,6 +65,13 @@ def _parse(line: str, *, source: str, lineno: int) -> LabelledItem:
     summary = obj.get("summary", obj.get("lead")) or ""
     if not isinstance(summary, str):
         raise bad("summary", "a string", summary)
+    return obj, TextItem(title, summary)
+
+
+def _parse(line: str, *, source: str, lineno: int) -> LabelledItem:
+    bad = line_error(source, lineno)
+    obj, text = parse_text_line(line, source=source, lineno=lineno)
+    title, summary = text.title, text.summary
     relevant = obj.get("relevant")
     if not isinstance(relevant, bool):
         raise bad("relevant", "true or false", relevant)
