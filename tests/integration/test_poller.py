@@ -20,7 +20,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from feedserver import FeedServer
-from kafka import KafkaConsumer, TopicPartition
+from harness.topics import read_topic
 from prometheus_client import CollectorRegistry
 
 from monitor.bus import topic_specs
@@ -36,36 +36,6 @@ pytestmark = pytest.mark.integration
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
 REPO = Path(__file__).resolve().parents[2]
 WIRE = ("wire-outlet-a.xml", "wire-outlet-b.xml", "wire-outlet-c.atom")
-
-
-def read_topic(
-    bootstrap: str, topic: str, *, at_least: int = 0, timeout: float = 60.0
-) -> list[tuple[str, bytes]]:
-    """Every record of ``topic`` (key, value) up to the end offsets, once there are ``at_least``."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            partitions = [
-                TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
-            ]
-            ends = consumer.end_offsets(partitions) if partitions else {}
-            if sum(ends.values()) >= at_least and partitions:
-                break
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{topic}: fewer than {at_least} records after {timeout}s")
-            time.sleep(0.2)
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        out: list[tuple[str, bytes]] = []
-        while any(consumer.position(tp) < ends[tp] for tp in partitions):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{topic}: could not read to the end in {timeout}s")
-            for tp, batch in consumer.poll(timeout_ms=500).items():
-                out.extend((r.key.decode(), r.value) for r in batch if r.offset < ends[tp])
-        return out
-    finally:
-        consumer.close()
 
 
 def settings_for(bootstrap: str, topic: str, state_dir: Path) -> Settings:

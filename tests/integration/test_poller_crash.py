@@ -72,42 +72,11 @@ def child(argv: Sequence[str]) -> int:
     return 0
 
 
-def read_topic(
-    bootstrap: str, topic: str, *, at_least: int = 0, timeout: float = 60.0
-) -> list[tuple[str, bytes]]:
-    """Every record of ``topic`` (key, value) up to the end offsets, once there are ``at_least``."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            partitions = [
-                TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
-            ]
-            ends = consumer.end_offsets(partitions) if partitions else {}
-            if partitions and sum(ends.values()) >= at_least:
-                break
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{topic}: fewer than {at_least} records after {timeout}s")
-            time.sleep(0.2)
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        out: list[tuple[str, bytes]] = []
-        while any(consumer.position(tp) < ends[tp] for tp in partitions):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{topic}: could not read to the end in {timeout}s")
-            for tp, batch in consumer.poll(timeout_ms=500).items():
-                out.extend((r.key.decode(), r.value) for r in batch if r.offset < ends[tp])
-        return out
-    finally:
-        consumer.close()
-
-
 def test_kill_between_publish_and_commit(
     kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
 ) -> None:
     from feedserver import FeedServer
+    from harness.topics import read_topic
 
     from monitor.bus import topic_specs
     from monitor.bus.kafka import KafkaBus
