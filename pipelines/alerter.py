@@ -30,13 +30,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import FrameType
 
 from prometheus_client import CollectorRegistry
 
@@ -47,7 +44,7 @@ from monitor.bus import Bus, make_bus, topic_specs
 from monitor.bus.base import Consumer, Message, Producer, Record
 from monitor.bus.stage import BatchResult, Item, StageRunner
 from monitor.config import MonitorConfig, load_config
-from monitor.errors import BusError, ConfigError, DecodeError
+from monitor.errors import BusError, DecodeError
 from monitor.events import (
     AlertFiring,
     AlertResolved,
@@ -57,11 +54,12 @@ from monitor.events import (
     decode_alert,
     format_time,
 )
-from monitor.metrics import AlerterMetrics, MetricsServer, StageMetrics, build_info
+from monitor.metrics import AlerterMetrics, StageMetrics, build_info
 from monitor.settings import Settings
 from monitor.signals.engine import Ingested
 from monitor.signals.windows import duration_us, to_us, window_label
 from monitor.store.alerts import AlerterStore
+from pipelines.process import require_kafka, serving_metrics, stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -461,39 +459,24 @@ def build_alerter(
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
     """``monitor alerter``: run the stage on Kafka until SIGTERM or SIGINT."""
-    if not settings.uses_kafka:
-        raise ConfigError(
-            source="environment",
-            key="KAFKA_BOOTSTRAP_SERVERS",
-            expected="Kafka bootstrap servers: `monitor alerter` runs on Kafka "
-            "(without Kafka, `monitor run` runs the whole pipeline in one process)",
-        )
+    require_kafka(
+        settings,
+        why="Kafka bootstrap servers: `monitor alerter` runs on Kafka "
+        "(without Kafka, `monitor run` runs the whole pipeline in one process)",
+    )
     config = load_config(settings.config)
     bus = make_bus(settings)
     bus.create_topics(topic_specs(settings))
     registry = CollectorRegistry()
     build_info(registry, stage=STAGE)
     stage = build_alerter(settings, config, bus, registry)
-    server = None
-    if settings.metrics.port:
-        server = MetricsServer(
-            registry, host=settings.metrics.host, port=settings.metrics.port, health=stage.health
-        ).start()
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %s: finishing the current batch and stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals("finishing the current batch and stopping")
     log.info("alerter consuming %s as group %s", settings.kafka.topics.scored, settings.alerter.group_id)
     try:
-        stage.runner.run(stop)
+        with serving_metrics(settings, registry, health=stage.health):
+            stage.runner.run(stop)
     finally:
         stage.close()
-        if server is not None:
-            server.stop()
         bus.close()
     log.info("alerter stopped")
     return 0

@@ -11,18 +11,17 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from types import FrameType
 from typing import TextIO
 
 from monitor.bus import Bus, Record, make_bus
 from monitor.errors import ConfigError, DecodeError
 from monitor.events import AlertFiring, AlertResolved, decode_alert, format_time
 from monitor.settings import Settings
+from pipelines.process import require_kafka, stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -125,25 +124,17 @@ def _decoded(records: Iterable[Record]) -> list[tuple[AlertEvent, int, int]]:
 
 def tail(args: argparse.Namespace, settings: Settings) -> int:
     """``monitor alerts tail`` (needs Kafka: the in-process bus lives inside ``monitor run``)."""
-    if not settings.uses_kafka:
-        raise ConfigError(
-            source="environment",
-            key="KAFKA_BOOTSTRAP_SERVERS",
-            expected="Kafka bootstrap servers: `monitor alerts tail` reads the alert topic on Kafka "
-            "(without Kafka there is no topic to read: `monitor run` prints the alerts itself)",
-        )
+    require_kafka(
+        settings,
+        why="Kafka bootstrap servers: `monitor alerts tail` reads the alert topic on Kafka "
+        "(without Kafka there is no topic to read: `monitor run` prints the alerts itself)",
+    )
     if args.max is not None and args.max < 1:
         raise ConfigError(
             source="command line", key="--max", expected="a positive number of alerts", got=args.max
         )
     text = args.format == "text" if args.format else sys.stdout.isatty()
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals()
     bus = make_bus(settings)
     topic = settings.kafka.topics.alerts
     partitions = getattr(bus, "topic_partitions", None)

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import threading
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 
 from prometheus_client import CollectorRegistry
 
@@ -22,9 +19,10 @@ from monitor.errors import ConfigError
 from monitor.feeds.fetch import HttpxFetcher
 from monitor.feeds.model import FeedConfig
 from monitor.feeds.poller import AfterPublish, Clock, Poller
-from monitor.metrics import MetricsServer, PollerMetrics, StageMetrics, build_info
+from monitor.metrics import PollerMetrics, StageMetrics, build_info
 from monitor.settings import PollerSettings, Settings
 from monitor.store.feeds import FeedStore
+from pipelines.process import require_kafka, serving_metrics, stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +82,11 @@ def build_poller(
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
     """Run the poller on Kafka until SIGTERM/SIGINT; serve /metrics and /healthz."""
-    if not settings.uses_kafka:
-        raise ConfigError(
-            source="environment",
-            key="KAFKA_BOOTSTRAP_SERVERS",
-            expected="the Kafka bootstrap servers (the poller stage publishes to Kafka; "
-            "`monitor run` works without a broker)",
-        )
+    require_kafka(
+        settings,
+        why="the Kafka bootstrap servers (the poller stage publishes to Kafka; "
+        "`monitor run` works without a broker)",
+    )
     config = load_config(settings.config)
     if not config.feeds:
         raise ConfigError(
@@ -106,33 +102,20 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     bus.create_topics([spec for spec in topic_specs(settings) if spec.name == articles])
     producer = bus.producer()
     poller = build_poller(settings, config.feeds, producer, registry, stage_metrics=stage_metrics)
-    server = None
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %s: stopping the poller", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals("stopping the poller")
     try:
-        if settings.metrics.port:
-            server = MetricsServer(
-                registry, host=settings.metrics.host, port=settings.metrics.port, health=poller.health
-            ).start()
-        poller.start()
-        log.info(
-            "poller running: %d feeds -> topic=%s (state %s)",
-            len(config.feeds),
-            articles,
-            state_path(settings),
-        )
-        stop.wait()
+        with serving_metrics(settings, registry, health=poller.health):
+            poller.start()
+            log.info(
+                "poller running: %d feeds -> topic=%s (state %s)",
+                len(config.feeds),
+                articles,
+                state_path(settings),
+            )
+            stop.wait()
     finally:
         poller.close()
         producer.close()
         bus.close()
-        if server is not None:
-            server.stop()
     log.info("poller stopped")
     return 0

@@ -11,12 +11,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
-import signal
 import sys
 import threading
 import time
 from collections.abc import Sequence
-from types import FrameType
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry
@@ -25,8 +23,9 @@ from monitor.bus import Bus, make_bus, topic_specs
 from monitor.config import load_config
 from monitor.events import AlertFiring, AlertResolved
 from monitor.feeds.model import FeedConfig
-from monitor.metrics import MetricsServer, StageMetrics, build_info
+from monitor.metrics import StageMetrics, build_info
 from monitor.settings import Settings
+from pipelines.process import serving_metrics, stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -106,13 +105,10 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         checks = [poller.health(), alerter.health()]
         return all(ok for ok, _ in checks), "; ".join(reason for _, reason in checks)
 
-    server = None
-    if settings.metrics.port:
-        server = MetricsServer(
-            registry, host=settings.metrics.host, port=settings.metrics.port, health=health
-        ).start()
     try:
-        if args.once:
+        with serving_metrics(settings, registry, health=health):
+            if not args.once:
+                return _run_forever(poller, stages)
             started = time.monotonic()
             summary = poller.poll_all_once()
             log.info("polled every feed once: %s", summary)
@@ -128,14 +124,11 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
                 sum(isinstance(e, AlertFiring) for e in fired),
             )
             return 0
-        return _run_forever(poller, stages)
     finally:
         alerter.close()
         scorer.close()
         poller.close()
         producer.close()
-        if server is not None:
-            server.stop()
         bus.close()
 
 
@@ -146,14 +139,7 @@ class _Poller(Protocol):
 
 
 def _run_forever(poller: _Poller, stages: Sequence[_Stage]) -> int:
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %s: shutting down", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = stop_on_signals("shutting down")
     failed = threading.Event()
 
     def run(stage: _Stage) -> None:

@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
-import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from types import FrameType
 
 from prometheus_client import CollectorRegistry
 
@@ -29,10 +26,10 @@ from monitor.bus.base import Consumer, Message, Producer
 from monitor.bus.stage import BatchResult, Failure, Item, StageRunner
 from monitor.classify import Classifier, load_classifier
 from monitor.classify.scoring import Unscorable, score_articles
-from monitor.errors import ConfigError
 from monitor.events import ArticleFetched, decode
-from monitor.metrics import MetricsServer, ScorerMetrics, StageMetrics, build_info
+from monitor.metrics import ScorerMetrics, StageMetrics, build_info
 from monitor.settings import Settings
+from pipelines.process import require_kafka, serving_metrics, stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -161,20 +158,11 @@ def build_scorer(
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
     """``monitor scorer``: the stage on Kafka until SIGTERM or SIGINT (then finish the batch, exit 0)."""
-    if not settings.uses_kafka:
-        raise ConfigError(
-            source="environment",
-            key="KAFKA_BOOTSTRAP_SERVERS",
-            expected="the Kafka bootstrap servers (the scorer stage reads Kafka; `monitor run` needs none)",
-        )
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %s: stopping the scorer after the current batch", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    require_kafka(
+        settings,
+        why="the Kafka bootstrap servers (the scorer stage reads Kafka; `monitor run` needs none)",
+    )
+    stop = stop_on_signals("stopping the scorer after the current batch")
     registry = CollectorRegistry()
     build_info(registry, stage=STAGE)
     bus = make_bus(settings)
@@ -183,21 +171,14 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     log.info("loading the classifier")
     classifier = load_classifier(settings.scorer)
     runner = build_scorer(settings, bus, registry, classifier=classifier)
-    server = None
+    info = classifier.info
     try:
-        if settings.metrics.port:
-            info = classifier.info
-            server = MetricsServer(
-                registry,
-                host=settings.metrics.host,
-                port=settings.metrics.port,
-                health=lambda: (True, f"ok: scorer with {info.name} {info.version}"),
-            ).start()
-        runner.run(stop)
+        with serving_metrics(
+            settings, registry, health=lambda: (True, f"ok: scorer with {info.name} {info.version}")
+        ):
+            runner.run(stop)
     finally:
         runner.close()
-        if server is not None:
-            server.stop()
         bus.close()
     log.info("scorer stopped")
     return 0

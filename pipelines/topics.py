@@ -8,19 +8,14 @@ import logging
 
 from monitor.bus import topic_specs
 from monitor.bus.kafka import KafkaBus
-from monitor.errors import ConfigError
 from monitor.settings import Settings
+from pipelines.process import require_kafka
 
 log = logging.getLogger(__name__)
 
 
 def create(args: argparse.Namespace, settings: Settings) -> int:
-    if not settings.uses_kafka:
-        raise ConfigError(
-            source="environment",
-            key="KAFKA_BOOTSTRAP_SERVERS",
-            expected="the Kafka bootstrap servers (host:port) to create the topics on",
-        )
+    require_kafka(settings, why="the Kafka bootstrap servers (host:port) to create the topics on")
     specs = topic_specs(settings)
     if args.partitions is not None or args.replication_factor is not None:
         specs = [
