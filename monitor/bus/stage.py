@@ -196,19 +196,17 @@ class StageRunner(Generic[T]):
         for topic, lag in per_topic.items():
             self._metrics.consumer_lag.labels(self.stage, topic).set(lag)
 
-    def run(self, stop: threading.Event, *, idle: Callable[[], None] | None = None) -> None:
+    def run(self, stop: threading.Event) -> None:
         """Loop until ``stop`` is set; retriable bus errors back off and retry, others propagate."""
         backoff = 1.0
         last_lag = 0.0
         while not stop.is_set():
             try:
-                n = self.step()
+                self.step()
                 backoff = 1.0
                 if time.monotonic() - last_lag > 5.0:
                     self.update_lag()
                     last_lag = time.monotonic()
-                if n == 0 and idle is not None:
-                    idle()
             except BusError as exc:
                 if not exc.retriable:
                     raise
