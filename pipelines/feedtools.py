@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,14 +50,20 @@ def _error(source: str, kind: str, detail: str) -> None:
     sys.stderr.write(f"monitor feeds check: {source}: {kind}: {detail}\n")
 
 
-def check(args: argparse.Namespace, settings: Settings) -> int:
-    """Print the normalised entries of each feed as JSON lines; exit 0 only if all parsed."""
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def check(args: argparse.Namespace, settings: Settings, *, clock: Callable[[], datetime] = _utcnow) -> int:
+    """Print the normalised entries of each feed as JSON lines; exit 0 only if all parsed.
+
+    ``clock`` gives "now" (the fetch time, and the reference for implausible future dates)."""
     failed = 0
     stories = StoryIndex(window=settings.poller.story_window)
     fetcher = None
     try:
         for source in args.sources:
-            now = datetime.now(UTC)
+            now = clock()
             feed_id = _feed_id(source)
             url: str | None = None
             if _is_url(source):

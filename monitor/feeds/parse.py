@@ -18,6 +18,7 @@ from __future__ import annotations
 import codecs
 import io
 import re
+import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,6 +44,42 @@ FUTURE_TOLERANCE = timedelta(minutes=10)
 """A ``published_at`` further in the future than this is a publisher's clock or zone bug: use first seen."""
 
 IdBasis = Literal["url", "guid", "content"]
+
+_SLASHED_DATE = re.compile(
+    r"\s*(?P<y>\d{4})(?P<sep>[/.])(?P<m>\d{1,2})(?P=sep)(?P<d>\d{1,2})"
+    r"(?:[ T]+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2}))?)?"
+    r"\s*(?P<tz>Z|UTC|GMT|[+-]\d{2}:?\d{2})?\s*",
+    re.IGNORECASE,
+)
+
+_SLASHED_START = re.compile(r"\s*\d{4}[/.]\d")
+
+
+def parse_slashed_date(text: str) -> time.struct_time | None:
+    """``2020/1/10 14:33:00`` or ``2020.01.10``: year first, slashes or dots, optional time and zone (UTC
+    when none is given).
+
+    feedparser has no handler for this form; its ISO 8601 handler reads the leading year alone and fills
+    the month and day in from *today*, which gives a date that changes with the calendar. Registered with
+    feedparser (its handlers are tried newest first), so every feed date goes through here first.
+    """
+    match = _SLASHED_DATE.fullmatch(text)
+    if match is None:
+        return None
+    g = match.groupdict()
+    try:
+        when = datetime(*(int(g[k]) for k in "ymd"), *(int(g[k] or 0) for k in "HMS"), tzinfo=UTC)
+    except ValueError:  # 2020/13/45: no date rather than a guess
+        return None
+    tz = (g["tz"] or "").upper()
+    if tz and tz not in ("Z", "UTC", "GMT"):
+        sign = 1 if tz[0] == "+" else -1
+        digits = tz[1:].replace(":", "")
+        when -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    return when.utctimetuple()
+
+
+feedparser.registerDateHandler(parse_slashed_date)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,8 +259,12 @@ def _get(raw: Mapping[str, Any], key: str) -> Any:
 
 
 def _entry_date(raw: Mapping[str, Any], now: datetime) -> datetime | None:
-    for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        when = _struct_to_datetime(_get(raw, key))
+    for key in ("published", "updated", "created"):
+        text = _get(raw, key)
+        if isinstance(text, str) and _SLASHED_START.match(text) and parse_slashed_date(text) is None:
+            # feedparser's fallback guessed the month and day from today's date: not the feed's date.
+            continue
+        when = _struct_to_datetime(_get(raw, f"{key}_parsed"))
         if when is not None:
             if when > now + FUTURE_TOLERANCE:
                 return None

@@ -86,6 +86,31 @@ def test_rss10_rdf_dates_converted_to_utc() -> None:
     assert parsed.entries[0].language == "en"
 
 
+def _rss_with_dates(*dates: str) -> bytes:
+    items = "".join(
+        f"<item><title>item {i}</title><link>https://d.example/{i}</link><pubDate>{d}</pubDate></item>"
+        for i, d in enumerate(dates)
+    )
+    return f"<rss version='2.0'><channel><title>d</title>{items}</channel></rss>".encode()
+
+
+@pytest.mark.parametrize(
+    "today", [NOW, datetime(2031, 7, 15, tzinfo=UTC), datetime(2027, 12, 31, tzinfo=UTC)]
+)
+def test_year_first_slashed_dates_are_read_as_written_on_any_day(today: datetime) -> None:
+    body = _rss_with_dates(
+        "2020/1/10 14:33:00", "2020.01.10", "2020/1/10 14:33 +05:30", "2020/13/45 10:00:00", "2020/02/30"
+    )
+    got = [e.published_at for e in parse_feed(body, feed_id="d", now=today).entries]
+    assert got == [
+        datetime(2020, 1, 10, 14, 33, tzinfo=UTC),  # no zone written: UTC
+        datetime(2020, 1, 10, tzinfo=UTC),
+        datetime(2020, 1, 10, 9, 3, tzinfo=UTC),
+        None,  # not a date: first seen, never a month and day taken from today
+        None,
+    ]
+
+
 def test_atom_html_title_and_relative_link() -> None:
     parsed = parse_feed((FIXTURES / "wire-outlet-c.atom").read_bytes(), feed_id="c", now=NOW)
     assert parsed.version == "atom10"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,11 +19,14 @@ from monitor.feeds.opml import read_opml
 from monitor.settings import Settings
 from pipelines.feedtools import check, import_opml
 
+NOW = datetime(2026, 2, 3, 6, 0, tzinfo=UTC)
+"""A fixed clock for ``feeds check``: nothing below depends on the day the suite runs."""
+
 
 def run_check(
     sources: list[str], capsys: pytest.CaptureFixture[str]
 ) -> tuple[int, list[ArticleFetched], list[str]]:
-    code = check(argparse.Namespace(sources=sources), Settings())
+    code = check(argparse.Namespace(sources=sources), Settings(), clock=lambda: NOW)
     out, err = capsys.readouterr()
     return code, [decode(ArticleFetched, line) for line in out.splitlines()], err.splitlines()
 
@@ -141,7 +144,7 @@ def test_the_packaged_feed_list() -> None:
 
 
 def test_check_output_is_valid_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
-    code = check(argparse.Namespace(sources=[str(FIXTURES / "rss10.rdf")]), Settings())
+    code = check(argparse.Namespace(sources=[str(FIXTURES / "rss10.rdf")]), Settings(), clock=lambda: NOW)
     out, _ = capsys.readouterr()
     assert code == 0
     rows = [json.loads(line) for line in out.splitlines()]
