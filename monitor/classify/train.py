@@ -455,6 +455,7 @@ def train_heads(
         "encoder": encoder,
         "recipe": json.loads(recipe_json),
         "data": {"sha256": digest, "train_items": len(train), "heldout_items": len(heldout)},
+        "environment": training_environment(),
         "decision_threshold": 0.5,
         "calibration": {
             "relevance": _describe_binary(rel),
@@ -500,6 +501,27 @@ def train_heads(
     return TrainResult(heads, report, len(train), len(heldout))
 
 
+def training_environment() -> dict[str, str]:
+    """What the fitted weights depend on beyond data and recipe, recorded in heads.json: the versions of
+    the numeric packages and the BLAS numpy uses. The last bits of the weights differ across these (and
+    across CPUs); the version digest does not depend on them."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    env = {"python": platform.python_version(), "machine": platform.machine()}
+    for package in ("numpy", "torch", "tokenizers", "safetensors"):
+        try:
+            env[package] = version(package)
+        except PackageNotFoundError:
+            env[package] = "absent"
+    try:
+        config: Any = np.show_config(mode="dicts")
+        env["blas"] = str(config["Build Dependencies"]["blas"]["name"])
+    except (TypeError, KeyError):
+        env["blas"] = "unknown"
+    return env
+
+
 def _describe_binary(fit: BinaryFit) -> dict[str, Any]:
     return {
         "l2": fit.l2,
@@ -534,15 +556,18 @@ def run_training(
     recipe: Recipe | None = None,
 ) -> TrainResult:
     """Everything ``monitor train`` does: load the fp32 encoder, embed (cached), fit, write the heads."""
-    import torch
-
-    from monitor.classify.encoder import Encoder
+    from monitor.classify.encoder import Encoder, import_torch
     from monitor.classify.model import ItemEncoder
+
+    torch = import_torch()
 
     recipe = recipe or Recipe()
     torch.manual_seed(0)
     torch.use_deterministic_algorithms(True)
-    encoder = Encoder(model_dir=model_dir, precision="fp32", threads=threads, max_tokens=recipe.max_tokens)
+    # The reference computation: plain torch, fp32 (the onnx backend matches it to cosine 0.99999+).
+    encoder = Encoder(
+        model_dir=model_dir, precision="fp32", threads=threads, max_tokens=recipe.max_tokens, backend="native"
+    )
     item_encoder = ItemEncoder(encoder, max_chunks=recipe.max_chunks)
     namespace = f"{encoder.fingerprint}:{recipe.max_tokens}:{recipe.max_chunks}"
     cache = EmbeddingCache(cache_dir, namespace) if cache_dir is not None else None
