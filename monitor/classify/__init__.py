@@ -2,7 +2,8 @@
 
 Light to import: the interface (:class:`Classifier`, :class:`TextItem`, :class:`Scores`) and the rule
 baselines need no extra packages. :func:`load_classifier` loads the transformer classifier (the
-``monitor[classifier]`` extra: torch, tokenizers, the MiniLM package), once per process.
+``monitor[classifier]`` extra: onnxruntime, tokenizers, the MiniLM package; the torch backends also need
+``monitor[torch]``), once per process.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ EXTRA = "monitor[classifier]"
 def load_classifier(settings: ScorerSettings) -> TransformerClassifier:
     """Load the encoder and the trained heads named by ``settings`` (offline; takes a few seconds).
 
-    Raises :class:`~monitor.errors.ModelError` naming the ``monitor[classifier]`` extra when torch,
-    tokenizers or the model package are missing, or naming the folder when the heads are.
+    Raises :class:`~monitor.errors.ModelError` naming the extra when onnxruntime, tokenizers, the model
+    package (or, for the torch backends, torch) are missing, or naming the folder when the heads are.
     """
     try:
         import numpy  # noqa: F401
+        import safetensors  # noqa: F401
         import tokenizers  # noqa: F401
-        import torch  # noqa: F401
     except ImportError as exc:
         raise ModelError(
             f"the transformer classifier needs the {EXTRA} extra "
@@ -48,6 +49,7 @@ def load_classifier(settings: ScorerSettings) -> TransformerClassifier:
         max_tokens=settings.max_tokens,
         batch_size=settings.batch_size,
         backend=settings.backend,
+        cache_dir=settings.model_cache,
     )
     return TransformerClassifier(
         encoder,

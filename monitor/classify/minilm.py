@@ -4,7 +4,8 @@ Why not ``transformers.AutoModel``: importing transformers' BERT pulls in sympy,
 dynamo and triton, about 220 MB of resident memory before the first text, which alone broke the scorer's
 1 GB budget; this module is the same computation in ~100 lines and imports only torch. The output equals
 ``AutoModel``'s ``last_hidden_state`` to float rounding (tests/model checks it on real text). Tokenisation
-is the model's own ``tokenizer.json`` through the ``tokenizers`` library (what transformers uses too).
+is the model's own ``tokenizer.json`` through the ``tokenizers`` library (what transformers uses too):
+:func:`monitor.classify.encoder.load_tokenizer`.
 """
 
 from __future__ import annotations
@@ -106,13 +107,3 @@ class MiniLM(nn.Module):
         model.eval()
         model.requires_grad_(False)
         return model
-
-
-def load_tokenizer(model_dir: Path, *, max_tokens: int) -> Any:
-    """The model's fast tokenizer: truncation at ``max_tokens`` (specials included), no padding."""
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    tokenizer.no_padding()
-    tokenizer.enable_truncation(max_length=max_tokens)
-    return tokenizer

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from monitor.settings import ScorerSettings
 
-pytest.importorskip("torch", reason="the model tests need the monitor[classifier] extra")
-pytest.importorskip("transformers", reason="the model tests need the monitor[classifier] extra")
+pytest.importorskip("onnxruntime", reason="the model tests need the monitor[classifier] extra")
+pytest.importorskip("onnx", reason="the model tests need the monitor[classifier] extra")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -17,8 +19,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def classifier():  # type: ignore[no-untyped-def]
-    """The scorer's classifier with the default settings (packaged heads, auto precision), loaded once."""
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ONNX graph cache for the session (each graph is built once)."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture(scope="session")
+def classifier(model_cache: Path):  # type: ignore[no-untyped-def]
+    """The scorer's classifier, default settings (onnx, packaged heads, auto precision), loaded once."""
     from monitor.classify import load_classifier
 
-    return load_classifier(ScorerSettings(threads=2))
+    return load_classifier(ScorerSettings(threads=2, model_cache=model_cache))

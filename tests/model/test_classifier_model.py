@@ -138,10 +138,14 @@ def test_the_eval_command_on_the_heldout_split(tmp_path: Path) -> None:
     assert figures["stance"]["confusion"]["labels"] == ["strain", "cooperation", "neutral"]
 
 
+def _cos(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+
 def test_encoder_matches_the_transformers_reference() -> None:
     """MiniLM in plain torch computes what transformers' AutoModel computes (tokens and hidden states), and
-    the fast precisions stay close to fp32."""
-    import torch
+    the fast torch precisions stay close to fp32."""
+    torch = pytest.importorskip("torch", reason="the torch backends need the monitor[torch] extra")
     from transformers import AutoModel, AutoTokenizer
 
     from monitor.classify.encoder import Encoder, default_model_dir
@@ -151,7 +155,7 @@ def test_encoder_matches_the_transformers_reference() -> None:
     reference = AutoModel.from_pretrained(path, local_files_only=True).eval()
     texts = [f"{i.title}. {i.summary}" for i in ITEMS]
     texts.append(" ".join(texts * 3))  # longer than 128 tokens: truncated the same way
-    fp32 = Encoder(precision="fp32", threads=2)
+    fp32 = Encoder(precision="fp32", threads=2, backend="native")
     ours = fp32.encode(texts)
     for text, encoded in zip(texts, ours, strict=True):
         enc = tokenizer([text], truncation=True, max_length=128, return_tensors="pt")
@@ -161,23 +165,112 @@ def test_encoder_matches_the_transformers_reference() -> None:
         assert np.allclose(encoded.pooled, hidden.mean(0).numpy(), atol=1e-4)
         assert np.allclose(encoded.tokens, hidden[1:-1].numpy(), atol=1e-4)
 
-    def cos(a: np.ndarray, b: np.ndarray) -> float:
-        return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
-
     for precision, floor in (("bf16", 0.999), ("int8", 0.99)):
-        other = Encoder(precision=precision, threads=2).encode(texts)
-        assert min(cos(a.pooled, b.pooled) for a, b in zip(ours, other, strict=True)) > floor, precision
+        other = Encoder(precision=precision, threads=2, backend="native").encode(texts)
+        assert min(_cos(a.pooled, b.pooled) for a, b in zip(ours, other, strict=True)) > floor, precision
 
 
-def test_transformers_backend_computes_the_same_scores() -> None:
-    """``MONITOR_SCORER__BACKEND=transformers`` (AutoModel) and the native backend agree."""
+def test_transformers_backend_computes_the_same_scores(model_cache: Path) -> None:
+    """``MONITOR_SCORER__BACKEND=transformers`` (AutoModel), the native backend and onnx agree."""
+    pytest.importorskip("torch", reason="the torch backends need the monitor[torch] extra")
     from monitor.classify import load_classifier
     from monitor.settings import ScorerSettings
 
     native = load_classifier(ScorerSettings(precision="fp32", backend="native", threads=2))
     hf = load_classifier(ScorerSettings(precision="fp32", backend="transformers", threads=2))
-    for a, b in zip(native.score(ITEMS), hf.score(ITEMS), strict=True):
-        assert abs(a.relevance - b.relevance) < 1e-3
-        assert abs(a.stance_score - b.stance_score) < 1e-3
-        assert a.stance_label == b.stance_label
-        assert all(abs(a.topics[t] - b.topics[t]) < 1e-3 for t in a.topics)
+    onnx = load_classifier(
+        ScorerSettings(precision="fp32", backend="onnx", threads=2, model_cache=model_cache)
+    )
+    for a, b, c in zip(native.score(ITEMS), hf.score(ITEMS), onnx.score(ITEMS), strict=True):
+        for other in (b, c):
+            assert abs(a.relevance - other.relevance) < 1e-3
+            assert abs(a.stance_score - other.stance_score) < 1e-3
+            assert a.stance_label == other.stance_label
+            assert all(abs(a.topics[t] - other.topics[t]) < 1e-3 for t in a.topics)
+            assert a.evidence == other.evidence
+
+
+def test_onnx_backend_matches_torch_on_every_labelled_text(model_cache: Path) -> None:
+    """The onnx graph (built from the safetensors, no torch) against the native torch encoder, on every
+    text of the labelled data: fp32 item vectors at cosine >= 0.999; int8 (weight-only) keeps the heads'
+    decisions (relevance, each topic, stance label) identical on at least 99% of the items."""
+    pytest.importorskip("torch", reason="the torch backends need the monitor[torch] extra")
+    from monitor.classify.artefact import HeadSet
+    from monitor.classify.base import DEFAULT_NEUTRAL_SHARE
+    from monitor.classify.encoder import Encoder
+    from monitor.classify.model import ItemEncoder, apply_heads, combine, features_of, with_stance_prior
+
+    items = [i.text_item for i in read_training_data()]
+    heads = with_stance_prior(HeadSet.load(), DEFAULT_NEUTRAL_SHARE)
+
+    def run(backend: str, precision: str) -> tuple[list[object], list[object]]:
+        encoder = Encoder(backend=backend, precision=precision, threads=2, cache_dir=model_cache)  # type: ignore[arg-type]
+        encoded = ItemEncoder(encoder).encode(items)
+        return encoded, combine(apply_heads(heads, features_of(encoded)))  # type: ignore[return-value]
+
+    reference, ref_scores = run("native", "fp32")
+    fp32, _ = run("onnx", "fp32")
+    for a, b in zip(reference, fp32, strict=True):
+        assert _cos(a.vector, b.vector) >= 0.999  # type: ignore[attr-defined]
+        assert _cos(a.title_vector, b.title_vector) >= 0.999  # type: ignore[attr-defined]
+        for x, y in zip(a.encodings, b.encodings, strict=True):  # type: ignore[attr-defined]
+            assert _cos(x.pooled, y.pooled) >= 0.999
+
+    def decisions(s: object) -> tuple[object, ...]:
+        return (s.relevant, s.stance_label, tuple(s.topic_labels))  # type: ignore[attr-defined]
+
+    _, int8_scores = run("onnx", "int8")
+    same = sum(decisions(a) == decisions(b) for a, b in zip(ref_scores, int8_scores, strict=True))
+    assert same >= 0.99 * len(items), f"int8 kept {same} of {len(items)} items' decisions"
+
+
+def test_onnx_graphs_are_built_once_into_the_cache(tmp_path: Path) -> None:
+    """The graph files are named by the weights' digest, built once, then reused (not rebuilt)."""
+    from monitor.classify.encoder import Encoder, default_model_dir, weights_digest
+    from monitor.classify.onnxgraph import graph_file_name
+
+    first = Encoder(backend="onnx", precision="int8", threads=1, cache_dir=tmp_path)
+    digest = weights_digest(default_model_dir())
+    built = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+    assert set(built) == {graph_file_name(digest, "fp32"), graph_file_name(digest, "int8")}
+    assert all((tmp_path / name).stat().st_mode & 0o044 for name in built)  # readable by the stage's user
+    second = Encoder(backend="onnx", precision="int8", threads=1, cache_dir=tmp_path)
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == built
+    text = [f"{ITEMS[0].title}. {ITEMS[0].summary}"]
+    assert np.array_equal(first.encode(text)[0].pooled, second.encode(text)[0].pooled)
+
+
+def test_bf16_is_refused_on_the_onnx_backend() -> None:
+    from monitor.classify.encoder import Encoder
+    from monitor.errors import ModelError
+
+    with pytest.raises(ModelError, match="bf16 runs on the native backend only"):
+        Encoder(backend="onnx", precision="bf16")
+
+
+def test_scoring_on_the_default_backend_never_imports_torch(tmp_path: Path) -> None:
+    """`monitor score` with the default settings, in a process of its own, with torch made unimportable:
+    the runtime install has no torch."""
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "torch.py").write_text("raise ImportError('torch is not installed (test blocker)')\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    env.update(
+        PYTHONPATH=f"{blocker}{os.pathsep}{ROOT}",
+        MONITOR_SCORER__THREADS="1",
+        MONITOR_SCORER__MODEL_CACHE=str(tmp_path / "cache"),
+    )
+    line = json.dumps({"id": "a", "title": ITEMS[0].title, "summary": ITEMS[0].summary})
+    proc = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "score", "--input", "-"],
+        input=line + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (row,) = [json.loads(x) for x in proc.stdout.splitlines()]
+    assert row["id"] == "a" and row["relevant"] and row["stance"]["label"] == "strain"

@@ -93,7 +93,14 @@ def test_missing_heads_name_the_folder_and_the_command(tmp_path: Path) -> None:
         HeadSet.load(tmp_path)
 
 
-def test_missing_torch_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ImportError
+def test_missing_onnxruntime_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
     with pytest.raises(ModelError, match=r"monitor\[classifier\]"):
-        load_classifier(ScorerSettings())
+        load_classifier(ScorerSettings(model_cache=tmp_path))
+
+
+@pytest.mark.parametrize("backend", ["native", "transformers"])
+def test_missing_torch_names_the_torch_extra(monkeypatch: pytest.MonkeyPatch, backend: str) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ImportError
+    with pytest.raises(ModelError, match=r"india-us-monitor\[torch\]"):
+        load_classifier(ScorerSettings(backend=backend))  # type: ignore[arg-type]
