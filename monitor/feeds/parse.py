@@ -68,7 +68,9 @@ def parse_slashed_date(text: str) -> time.struct_time | None:
         return None
     g = match.groupdict()
     try:
-        when = datetime(*(int(g[k]) for k in "ymd"), *(int(g[k] or 0) for k in "HMS"), tzinfo=UTC)
+        y, m, d = (int(g[k]) for k in "ymd")
+        hour, minute, second = (int(g[k] or 0) for k in "HMS")
+        when = datetime(y, m, d, hour, minute, second, tzinfo=UTC)
     except ValueError:  # 2020/13/45: no date rather than a guess
         return None
     tz = (g["tz"] or "").upper()
