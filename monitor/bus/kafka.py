@@ -7,13 +7,13 @@ kafka-python's exceptions never leave this module: they become :class:`~monitor.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
 from monitor.bus.base import Bus, Consumer, Message, Producer, Record, TopicSpec
@@ -62,18 +62,19 @@ class KafkaBus(Bus):
         return str(self._settings.bootstrap_servers)
 
     def producer(self) -> Producer:
+        timeout = self._settings.delivery_timeout.total_seconds()
+        return _KafkaProducer(self._new_kafka_producer, timeout=timeout)
+
+    def _new_kafka_producer(self) -> KafkaProducer:
         with _translated("connecting producer"):
-            return _KafkaProducer(
-                KafkaProducer(
-                    **self._common,
-                    acks="all",
-                    enable_idempotence=True,
-                    retries=2**31 - 1,
-                    max_in_flight_requests_per_connection=5,
-                    linger_ms=5,
-                    delivery_timeout_ms=int(self._settings.delivery_timeout.total_seconds() * 1000),
-                ),
-                timeout=self._settings.delivery_timeout.total_seconds() + 5,
+            return KafkaProducer(
+                **self._common,
+                acks="all",
+                enable_idempotence=True,
+                retries=2**31 - 1,
+                max_in_flight_requests_per_connection=5,
+                linger_ms=5,
+                delivery_timeout_ms=int(self._settings.delivery_timeout.total_seconds() * 1000),
             )
 
     def consumer(
@@ -145,27 +146,82 @@ class KafkaBus(Bus):
 
 
 class _KafkaProducer(Producer):
-    def __init__(self, producer: KafkaProducer, *, timeout: float) -> None:
-        self._producer = producer
-        self._timeout = timeout
+    """Publish and wait for the acks, with a bounded wait: ``delivery_timeout`` plus a margin.
+
+    kafka-python's producer retries by itself within ``delivery_timeout``; a batch still unanswered well
+    after that means the client is stuck (its sender thread died, or it holds a connection to a broker
+    incarnation that is gone). Then the client is dropped and the next publish starts a fresh one, so a
+    caller that retries (every stage does) recovers as soon as the broker is back, however long it took.
+    Messages of a failed publish may or may not have been written: at-least-once, as everywhere.
+    """
+
+    _MARGIN = 5.0
+
+    def __init__(self, factory: Callable[[], KafkaProducer], *, timeout: float) -> None:
+        self._factory = factory
+        self._timeout = timeout + self._MARGIN
+        self._producer: KafkaProducer | None = factory()
+
+    def _client(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = self._factory()
+            log.info("Kafka producer reconnected")
+        return self._producer
+
+    def _discard(self, why: str) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            log.warning("Kafka producer stuck (%s): closing it; the next publish uses a new one", why)
+            _abandon(producer)
 
     def publish_all(self, messages: Sequence[Message]) -> None:
         if not messages:
             return
+        producer = self._client()
+        sender = getattr(producer, "_sender", None)
+        if sender is not None and not sender.is_alive():
+            self._discard("its sender thread has stopped")
+            producer = self._client()
         with _translated("publishing"):
             futures = [
-                self._producer.send(
+                producer.send(
                     m.topic, key=m.key.encode("utf-8") if m.key is not None else None, value=m.value
                 )
                 for m in messages
             ]
-            self._producer.flush(timeout=self._timeout)
+            try:
+                producer.flush(timeout=self._timeout)
+            except KafkaTimeoutError:  # batches neither acked nor expired by the client itself: stuck
+                self._discard(f"batches unanswered after {self._timeout:.0f}s")
+                raise
             for future in futures:
                 future.get(timeout=self._timeout)
 
     def close(self) -> None:
-        with _translated("closing producer"):
-            self._producer.close(timeout=10)
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with _translated("closing producer"):
+                producer.close(timeout=10)
+
+
+def _abandon(producer: KafkaProducer) -> None:
+    """Close a stuck producer at once, failing what it still holds.
+
+    ``close(timeout=0)`` alone does not do it: it first flushes, which raises while batches are unanswered.
+    kafka-python's own force-close path (the one ``close`` takes after a timed-out join) fails the pending
+    batches in the sender thread; when that thread has died, the batches are failed here.
+    """
+    sender = getattr(producer, "_sender", None)
+    if sender is not None and sender.is_alive():
+        sender.force_close()
+        sender.join(5.0)
+    accumulator = getattr(producer, "_accumulator", None)
+    if accumulator is not None and (sender is None or not sender.is_alive()):
+        accumulator.abort_incomplete_batches()
+    try:
+        producer.close(timeout=0)
+    except KafkaError as exc:
+        log.debug("closing a stuck producer: %s", exc)
 
 
 class _KafkaConsumer(Consumer):
