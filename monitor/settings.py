@@ -131,7 +131,9 @@ class AlerterSettings(_Section):
     resolve without new articles; off for strict replays); ``topic_threshold``: topic probability at which
     an article counts for a topic; ``min_relevance``: relevance below which it counts for nothing;
     ``evidence_articles``: stories quoted per alert; ``webhook_*``: optional JSON POST of every alert event;
-    ``group_id``: the consumer group on the scored topic (another one replays it next to the live alerter).
+    ``group_id``: the consumer group on the scored topic (another one replays it next to the live alerter);
+    ``future_tolerance``: how far a record's ``fetched_at`` may lie after the broker received it (clock
+    skew between hosts) before the record is dead-lettered; the arrival clock never passes the receipt time.
     """
 
     state_path: Path | None = None
@@ -147,6 +149,7 @@ class AlerterSettings(_Section):
     evidence_articles: int = Field(default=3, ge=0, le=20)
     batch_size: int = Field(default=500, ge=1)
     group_id: str = "monitor-alerter"
+    future_tolerance: Duration = Field(default=timedelta(minutes=10), ge=timedelta(0), le=timedelta(days=1))
 
 
 class MetricsSettings(_Section):

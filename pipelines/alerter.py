@@ -42,7 +42,7 @@ from monitor.alerts.lifecycle import STATE_VALUES
 from monitor.alerts.webhook import WebhookSink
 from monitor.bus import Bus, make_bus, topic_specs
 from monitor.bus.base import Consumer, Message, Producer, Record
-from monitor.bus.stage import BatchResult, Item, StageRunner
+from monitor.bus.stage import BatchResult, Failure, Item, StageRunner
 from monitor.config import MonitorConfig, load_config
 from monitor.errors import BusError, DecodeError
 from monitor.events import (
@@ -57,7 +57,7 @@ from monitor.events import (
 from monitor.metrics import AlerterMetrics, StageMetrics, build_info
 from monitor.settings import Settings
 from monitor.signals.engine import Ingested
-from monitor.signals.windows import duration_us, to_us, window_label
+from monitor.signals.windows import duration_us, from_us, to_us, window_label
 from monitor.store.alerts import AlerterStore
 from pipelines.process import require_kafka, serving_metrics, stop_on_signals
 
@@ -192,8 +192,10 @@ class AlerterStage:
         on_alert: Callable[[AlertEvent], None] | None = None,
         max_wait: float = 0.5,
         poll_timeout: float = 1.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         a = settings.alerter
+        self._clock = clock
         self._settings = settings
         self._topics = settings.kafka.topics
         self._on_alert = on_alert
@@ -206,6 +208,7 @@ class AlerterStage:
             grace=a.arrival_grace,
             topic_threshold=a.topic_threshold,
             min_relevance=a.min_relevance,
+            future_tolerance=a.future_tolerance,
         )
         self._sink: WebhookSink | None = None
         try:
@@ -258,9 +261,20 @@ class AlerterStage:
         """Feed a batch to the engine and return the outputs to publish (atomic: all or nothing)."""
         checkpoint = self.engine.checkpoint()
         marks = (len(self._effects.alerts), len(self._effects.signals), self._effects.dropped)
+        failures: list[Failure] = []
+        now_us = to_us(self._clock())
         try:
             for item in items:
-                self._ingested(self.engine.ingest(item.event, partition=partition_name(item.record)), item)
+                record = item.record
+                # The broker's timestamp, bounded by the wall clock: no record can move the clock past now.
+                received = now_us if record.timestamp_ms is None else min(record.timestamp_ms * 1000, now_us)
+                result = self.engine.ingest(
+                    item.event, partition=partition_name(record), received_us=received
+                )
+                if result.outcome == "future":
+                    failures.append(Failure(record, self._future_reason(item.event, received)))
+                    continue
+                self._ingested(result, item)
             outputs = self.engine.advance(self._behind())
         except Exception:
             self.engine.restore(checkpoint)
@@ -268,7 +282,21 @@ class AlerterStage:
             del self._effects.signals[marks[1] :]
             self._effects.dropped = marks[2]
             raise
-        return BatchResult(messages=self._messages(outputs))
+        return BatchResult(messages=self._messages(outputs), failures=failures)
+
+    def _future_reason(self, event: ArticleScored, received_us: int) -> str:
+        received = from_us(received_us)
+        ahead = event.fetched_at - received
+        log.warning(
+            "article from the future refused article_id=%s fetched_at=%s received=%s",
+            event.article_id,
+            format_time(event.fetched_at),
+            format_time(received),
+        )
+        return (
+            f"fetched_at {format_time(event.fetched_at)} is {ahead} after the record reached the bus "
+            f"({format_time(received)}; tolerance {self._settings.alerter.future_tolerance})"
+        )
 
     def _ingested(self, result: Ingested, item: Item[ArticleScored]) -> None:
         if result.outcome == "dropped":
@@ -382,7 +410,7 @@ class AlerterStage:
         # No assignment yet (a group still forming) is not "caught up": a backlog may be waiting.
         if not lag or any(lag.values()):
             return
-        until = to_us(datetime.now(UTC)) - duration_us(self._settings.alerter.arrival_grace)
+        until = to_us(self._clock()) - duration_us(self._settings.alerter.arrival_grace)
         last = self.engine.state.signals.last_tick
         if last is not None and until <= last + self.engine.signals.step_us:
             return
@@ -435,6 +463,7 @@ def build_alerter(
     on_alert: Callable[[AlertEvent], None] | None = None,
     max_wait: float = 0.5,
     poll_timeout: float = 1.0,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> AlerterStage:
     """The alerter stage on ``bus`` (consumer group ``settings.alerter.group_id``, by default
     ``monitor-alerter``, on ``topics.scored``).
@@ -443,7 +472,8 @@ def build_alerter(
     ends the input (``--once``), ``.close()`` releases everything. Pass ``stage_metrics`` when several
     stages share ``registry`` (one :class:`StageMetrics` per registry); ``on_alert`` is called with each
     alert event once it is acknowledged on the bus. ``max_wait`` / ``poll_timeout``: how long a step
-    waits to fill a batch / for a first record (seconds).
+    waits to fill a batch / for a first record (seconds); ``clock``: the wall clock (bounds record
+    times, drives the idle clock).
     """
     return AlerterStage(
         settings,
@@ -454,6 +484,7 @@ def build_alerter(
         on_alert=on_alert,
         max_wait=max_wait,
         poll_timeout=poll_timeout,
+        clock=clock,
     )
 
 

@@ -47,6 +47,7 @@ def signal_params(
     grace: timedelta = timedelta(minutes=3),
     topic_threshold: float = 0.5,
     min_relevance: float = 0.5,
+    future_tolerance: timedelta = timedelta(minutes=10),
 ) -> SignalParams:
     """Signal parameters for ``config``: its windows and lateness, a span covering every rule."""
     spans = [*config.signals.windows, *(rule.span for rule in config.rules)]
@@ -67,6 +68,7 @@ def signal_params(
         topic_threshold=topic_threshold,
         min_relevance=min_relevance,
         boundaries=tuple(sorted(edges)),
+        future_tolerance=future_tolerance,
     )
 
 
@@ -114,9 +116,9 @@ class AlertEngine:
         return self._always_active or any(s.status != "inactive" for s in self._state.rules.values())
 
     # -- input and clock -----------------------------------------------------------------------------
-    def ingest(self, event: ArticleScored, *, partition: str) -> Ingested:
+    def ingest(self, event: ArticleScored, *, partition: str, received_us: int | None = None) -> Ingested:
         """Take one scored article; see :meth:`SignalEngine.ingest`."""
-        return self.signals.ingest(event, partition=partition)
+        return self.signals.ingest(event, partition=partition, received_us=received_us)
 
     def advance(self, behind: Collection[str] | None) -> list[Output]:
         """Evaluate every tick the input allows (``behind``: partitions with unread records)."""

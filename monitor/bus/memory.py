@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import count
 
@@ -48,11 +48,18 @@ class _Group:
 
 
 class InProcessBus(Bus):
-    """A bus inside one process."""
+    """A bus inside one process. ``clock`` stamps records (seconds since the epoch, like a broker's)."""
 
     name = "in-process"
 
-    def __init__(self, *, default_partitions: int = 3, log: BusLog | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        default_partitions: int = 3,
+        log: BusLog | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._clock = clock
         self._cond = threading.Condition()
         self._topics: dict[str, _Topic] = {}
         self._groups: dict[str, _Group] = {}
@@ -108,7 +115,7 @@ class InProcessBus(Bus):
 
     def _append(self, messages: Sequence[Message]) -> None:
         with self._cond:
-            now = int(time.time() * 1000)
+            now = int(self._clock() * 1000)
             new: list[tuple[_Partition, Record]] = []
             ends: dict[tuple[str, int], int] = {}
             for msg in messages:

@@ -28,6 +28,13 @@ first counts it, a newer article (by event time) had already been counted at an 
 of event-time order. Late articles update, from their first tick on, every window their event time falls
 in (a 7h-old article enters the 24h and 7d windows, not the 6h one).
 
+Time that one record cannot poison: the stage passes each record's **receipt time** (the broker's
+timestamp of the record, bounded by the wall clock when it was consumed). The arrival time is never later
+than the receipt time, so a record that claims to come from the future cannot move the clock past now; a
+record whose ``fetched_at`` lies more than ``future_tolerance`` after its receipt is refused (outcome
+``future``, dead-lettered by the stage with the reason) and changes nothing. Both come from the record, so
+a replay sees the same.
+
 Idempotence: each ``article_id`` is counted once (the record key is the article id, so redeliveries land
 in the same partition and are recognised in order).
 """
@@ -49,7 +56,7 @@ log = logging.getLogger(__name__)
 
 _PRUNE_EVERY_US = 3600 * 1_000_000
 
-Outcome = Literal["accepted", "dropped", "duplicate", "irrelevant"]
+Outcome = Literal["accepted", "dropped", "duplicate", "irrelevant", "future"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +73,12 @@ class SignalParams:
     min_relevance: float = 0.5
     boundaries: tuple[timedelta, ...] = ()
     """Further window lengths whose edges matter (rule windows, baselines, anomaly buckets)."""
+    future_tolerance: timedelta = timedelta(minutes=10)
+    """How far a record's ``fetched_at`` may lie after its receipt time (clock skew) before it is refused."""
 
     def __post_init__(self) -> None:
-        if self.step <= timedelta(0) or self.grace < timedelta(0):
-            raise ValueError("step must be positive and grace not negative")
+        if self.step <= timedelta(0) or self.grace < timedelta(0) or self.future_tolerance < timedelta(0):
+            raise ValueError("step must be positive, grace and future_tolerance not negative")
         if not self.windows or min(self.windows) <= timedelta(0):
             raise ValueError("at least one positive window")
 
@@ -161,8 +170,13 @@ class SignalEngine:
         return None if start is None else start - self._lateness
 
     # -- input ---------------------------------------------------------------------------------------
-    def ingest(self, event: ArticleScored, *, partition: str) -> Ingested:
-        """Take one consumed article from ``partition`` (any stable name of the input partition)."""
+    def ingest(self, event: ArticleScored, *, partition: str, received_us: int | None = None) -> Ingested:
+        """Take one consumed article from ``partition`` (any stable name of the input partition).
+
+        ``received_us``: when the record reached the bus (its broker timestamp, bounded by the wall clock
+        at consumption); the arrival time never exceeds it. ``None`` (tools and tests that feed the engine
+        directly) trusts the record's own times.
+        """
         st = self.state
         fetched = to_us(event.fetched_at)
         raw = max(fetched, to_us(event.scored_at)) if event.scored_at is not None else fetched
@@ -170,6 +184,10 @@ class SignalEngine:
         lateness = timedelta(microseconds=fetched - event_us)
         if event.article_id in st.seen:
             return Ingested("duplicate", event.article_id, st.seen[event.article_id], lateness)
+        if received_us is not None:
+            if fetched - received_us > duration_us(self.params.future_tolerance):
+                return Ingested("future", event.article_id, received_us, lateness)
+            raw = min(raw, received_us)
         frontier = st.frontiers.get(partition)
         arrival = raw if frontier is None else max(raw, frontier - self._grace)
         bumped = st.last_tick is not None and arrival <= st.last_tick

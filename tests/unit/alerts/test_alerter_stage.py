@@ -8,6 +8,7 @@ both cases the restarted alerter must publish every alert event exactly once.
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,10 @@ from monitor.events import AlertFiring, AlertResolved, DeadLetter, SignalUpdated
 from monitor.settings import AlerterSettings, MetricsSettings, Settings
 from pipelines.alerter import AlerterStage, build_alerter, ledger_key
 
-FAST = {"max_wait": 0.0, "poll_timeout": 0.01}  # the in-process bus has everything at once
+# The wall clock of these tests: after every scenario (dated 2025), whatever day they run on.
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+# The in-process bus has everything at once; the stage's clock is NOW.
+FAST = {"max_wait": 0.0, "poll_timeout": 0.01, "clock": lambda: NOW}
 
 
 class Crash(Exception):
@@ -38,7 +42,7 @@ def settings_for(state_dir: Path, **alerter) -> Settings:
 
 
 def new_bus(settings: Settings) -> InProcessBus:
-    bus = InProcessBus()
+    bus = InProcessBus(clock=NOW.timestamp)
     bus.create_topics(topic_specs(settings))
     return bus
 
@@ -390,3 +394,60 @@ def test_webhook_receives_every_published_alert_event(tmp_path):
     on_topic = sorted(ledger_key(e) for e in alert_events(bus, settings))
     assert sorted(ledger_key(decode_alert(body)) for body in received) == on_topic
     assert registry.get_sample_value("monitor_webhook_deliveries_total", {"outcome": "ok"}) == len(on_topic)
+
+
+def from_the_future(article, year: int = 2999):
+    """A schema-valid copy of ``article`` dated ``year`` (published, fetched and scored)."""
+    shift = article.fetched_at.replace(year=year) - article.fetched_at
+    return article.model_copy(
+        update={
+            "article_id": f"{article.article_id}-future",
+            "story_id": f"{article.story_id}-future",
+            "published_at": article.published_at + shift,
+            "fetched_at": article.fetched_at + shift,
+            "scored_at": (article.scored_at or article.fetched_at) + shift,
+        }
+    )
+
+
+def test_a_record_from_the_future_is_dead_lettered_and_cannot_move_the_clock(tmp_path):
+    scenario = scenarios.load("tariff_shock")
+    settings = settings_for(tmp_path)
+    bus = new_bus(settings)
+    half = len(scenario.articles) // 2
+    poison = from_the_future(scenario.articles[half])
+    publish(bus, settings, [*scenario.articles[:half], poison, *scenario.articles[half:]])
+    stage = build_alerter(settings, load_config(None), bus, CollectorRegistry(), **FAST)
+    drain(stage)
+    stage.flush()
+    stage.close()
+    letters = [decode(DeadLetter, r.value) for r in bus.records(settings.kafka.topics.deadletter)]
+    assert [d.key for d in letters] == [poison.article_id]
+    assert "fetched_at 2999-" in letters[0].reason and "after the record reached the bus" in letters[0].reason
+    # The rest of the stream is untouched: the same alerts as without the poison record.
+    assert keyed(alert_events(bus, settings)) == expected_for(scenario)
+    last_article = max(a.scored_at or a.fetched_at for a in scenario.articles)
+    signals = [decode(SignalUpdated, r.value) for r in bus.records(settings.kafka.topics.signals)]
+    assert max(s.at for s in signals) < last_article + timedelta(days=1)
+
+
+def test_record_times_are_bounded_by_the_receipt_time(tmp_path):
+    """A producer whose clock runs ahead (within the tolerance) cannot put arrivals past the wall clock."""
+    settings = settings_for(tmp_path)
+    bus = new_bus(settings)
+    now = NOW - timedelta(hours=1)  # the bus stamps the record at NOW, an hour after this clock
+    base = scenarios.load("tariff_shock").articles[0]
+    ahead = base.model_copy(
+        update={"published_at": now, "fetched_at": now + timedelta(minutes=8), "scored_at": None}
+    )
+    publish(bus, settings, [ahead])
+    (record,) = bus.records(settings.kafka.topics.scored)
+    stage = build_alerter(
+        settings, load_config(None), bus, CollectorRegistry(), **{**FAST, "clock": lambda: now}
+    )
+    drain(stage)
+    state = stage.engine.state.signals
+    stage.close()
+    assert bus.records(settings.kafka.topics.deadletter) == []
+    # received = min(broker timestamp, clock) = the stage's clock, although the record claims 8 minutes more
+    assert state.frontiers == {f"{record.topic}[{record.partition}]": int(now.timestamp() * 1_000_000)}
