@@ -68,6 +68,10 @@ GROUP_ID = "monitor-alerter"  # the default of settings.alerter.group_id
 STATE_FILE = "alerter.sqlite3"
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def _decode(data: bytes) -> ArticleScored:
     return decode(ArticleScored, data)
 
@@ -192,7 +196,7 @@ class AlerterStage:
         on_alert: Callable[[AlertEvent], None] | None = None,
         max_wait: float = 0.5,
         poll_timeout: float = 1.0,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         a = settings.alerter
         self._clock = clock
@@ -295,7 +299,7 @@ class AlerterStage:
         )
         return (
             f"fetched_at {format_time(event.fetched_at)} is {ahead} after the record reached the bus "
-            f"({format_time(received)}; tolerance {self._settings.alerter.future_tolerance})"
+            f"({format_time(received)}; tolerance {self.engine.params.future_tolerance})"
         )
 
     def _ingested(self, result: Ingested, item: Item[ArticleScored]) -> None:
@@ -463,7 +467,7 @@ def build_alerter(
     on_alert: Callable[[AlertEvent], None] | None = None,
     max_wait: float = 0.5,
     poll_timeout: float = 1.0,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Callable[[], datetime] = _utc_now,
 ) -> AlerterStage:
     """The alerter stage on ``bus`` (consumer group ``settings.alerter.group_id``, by default
     ``monitor-alerter``, on ``topics.scored``).

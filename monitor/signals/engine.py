@@ -145,6 +145,7 @@ class SignalEngine:
         self._grace = duration_us(params.grace)
         self._span = duration_us(max(params.span, *params.windows))
         self._lateness = duration_us(params.allowed_lateness)
+        self._future_tolerance = duration_us(params.future_tolerance)
         self._retention = self._span + self._lateness
         self._windows = [(window_label(w), duration_us(w)) for w in params.windows]
         self._seen_pruned = 0
@@ -185,7 +186,7 @@ class SignalEngine:
         if event.article_id in st.seen:
             return Ingested("duplicate", event.article_id, st.seen[event.article_id], lateness)
         if received_us is not None:
-            if fetched - received_us > duration_us(self.params.future_tolerance):
+            if fetched - received_us > self._future_tolerance:
                 return Ingested("future", event.article_id, received_us, lateness)
             raw = min(raw, received_us)
         frontier = st.frontiers.get(partition)
