@@ -8,6 +8,7 @@ reason, so the stage can dead-letter it and move on. Fields may be added, never 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
@@ -16,6 +17,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -23,6 +25,7 @@ from pydantic import (
     WithJsonSchema,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from monitor.errors import DecodeError
 
@@ -63,7 +66,34 @@ UtcDatetime = Annotated[
     PlainSerializer(format_time, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "format": "date-time"}),
 ]
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def _json_text(value: Any) -> str:
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _number_only(value: Any) -> Any:
+    # JSON's true/false and numeric strings are not numbers (Python's bool is an int, pydantic's lax mode
+    # reads "0.5"): a record that says ``"relevance": true`` is wrong, not 1.0.
+    if isinstance(value, bool | str | bytes | bytearray):
+        raise PydanticCustomError("number_type", "must be a number, got {got}", {"got": _json_text(value)})
+    return value
+
+
+def _integer_only(value: Any) -> Any:
+    if isinstance(value, bool | str | bytes | bytearray | float):
+        raise PydanticCustomError("int_type", "must be an integer, got {got}", {"got": _json_text(value)})
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_number_only)]
+"""A JSON number (integer or not); booleans and strings are rejected."""
+Integer = Annotated[int, BeforeValidator(_integer_only)]
+"""A JSON integer; booleans, strings and numbers with a fraction part or a decimal point are rejected."""
+Probability = Annotated[float, Field(ge=0.0, le=1.0), BeforeValidator(_number_only)]
 
 
 class Event(BaseModel):
@@ -71,7 +101,7 @@ class Event(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    schema_version: Literal[1] = 1
+    schema_version: Annotated[Literal[1], BeforeValidator(_integer_only)] = 1
     type: str = ""
 
     event_type: ClassVar[str] = ""
@@ -120,7 +150,7 @@ class ArticleFetched(_ArticleFields):
 class Stance(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    score: Annotated[float, Field(ge=-1.0, le=1.0)]
+    score: Annotated[float, Field(ge=-1.0, le=1.0), BeforeValidator(_number_only)]
     label: StanceLabel
     probabilities: dict[StanceLabel, Probability]
 
@@ -166,9 +196,9 @@ class SignalUpdated(Event):
     signal: str
     topic: str
     window: str
-    value: float | None
-    articles: int = Field(ge=0)
-    stories: int = Field(ge=0)
+    value: Number | None
+    articles: Integer = Field(ge=0)
+    stories: Integer = Field(ge=0)
     at: UtcDatetime
 
     @property
@@ -182,7 +212,7 @@ class AlertEvidence(BaseModel):
     article_id: str
     title: str
     url: str
-    stance: float
+    stance: Number
     evidence: str | None = None
 
 
@@ -193,9 +223,9 @@ class _AlertFields(Event):
     state: str
     subject: str
     signal: str = ""
-    value: float | None
-    threshold: float | None
-    baseline: float | None
+    value: Number | None
+    threshold: Number | None
+    baseline: Number | None
     window: str
     started_at: UtcDatetime
     at: UtcDatetime
@@ -224,21 +254,42 @@ class AlertResolved(_AlertFields):
 
 
 class DeadLetter(Event):
-    """A record a stage could not decode or process (topic ``news.deadletter``)."""
+    """A record a stage could not decode or process (topic ``news.deadletter``).
+
+    ``value_base64`` is the original value, or, when the whole of it would not fit in one record
+    (``value_truncated``), its first bytes; ``value_size`` and ``value_sha256`` (hex) are always those of the
+    whole original. Letters written before these fields existed read as complete copies (size and digest
+    computed from ``value_base64``).
+    """
 
     event_type: ClassVar[str] = "DeadLetter"
 
     stage: str
     reason: str
     topic: str
-    partition: int
-    offset: int
+    partition: Integer
+    offset: Integer
     key: str | None
     value_base64: str
     at: UtcDatetime
+    value_size: Annotated[Integer, WithJsonSchema({"type": "integer", "minimum": 0})] = Field(
+        default=-1, ge=-1
+    )
+    value_sha256: Annotated[str, WithJsonSchema({"type": "string", "pattern": "^[0-9a-f]{64}$"})] = ""
+    value_truncated: Annotated[bool, Field(strict=True)] = False
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        if self.value_size < 0 or not self.value_sha256:
+            original = self.original_value
+            if self.value_size < 0:
+                object.__setattr__(self, "value_size", len(original))
+            if not self.value_sha256:
+                object.__setattr__(self, "value_sha256", hashlib.sha256(original).hexdigest())
 
     @property
     def original_value(self) -> bytes:
+        """The bytes kept: the whole original value, or its first bytes if ``value_truncated``."""
         return base64.b64decode(self.value_base64)
 
 
@@ -268,7 +319,10 @@ def _load_object(data: bytes | str) -> dict[str, Any]:
         raise DecodeError(f"not a JSON object but {type(obj).__name__}")
     if "schema_version" not in obj:
         raise DecodeError("missing field 'schema_version'")
-    if obj["schema_version"] != SCHEMA_VERSION:
+    version = obj["schema_version"]
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise DecodeError(f"schema_version must be an integer, got {_json_text(version)}")
+    if version != SCHEMA_VERSION:
         raise DecodeError(
             f"unsupported schema_version {obj['schema_version']!r} (this build reads {SCHEMA_VERSION})"
         )
