@@ -42,7 +42,11 @@ class TopicNames(_Section):
 
 
 class KafkaSettings(_Section):
-    """The broker connection and topic layout. No ``bootstrap_servers`` means: no Kafka."""
+    """The broker connection and topic layout. No ``bootstrap_servers`` means: no Kafka.
+
+    ``max_message_bytes``: a cap on the record size the producers use; the limit is otherwise read from
+    the broker (``message.max.bytes``, and the topics' ``max.message.bytes``) when a producer starts.
+    """
 
     bootstrap_servers: str | None = None
     client_id: str = "india-us-monitor"
@@ -59,6 +63,7 @@ class KafkaSettings(_Section):
     replication_factor: int = Field(default=1, ge=1)
     retention: Duration = Field(default=timedelta(days=30))
     deadletter_retention: Duration = Field(default=timedelta(days=90))
+    max_message_bytes: int | None = Field(default=None, ge=4096)
 
 
 class PollerSettings(_Section):
@@ -105,11 +110,13 @@ class ScorerSettings(_Section):
     ``$XDG_CACHE_HOME/india-us-monitor``, else ``~/.cache/india-us-monitor``; none: built anew at each
     start); ``max_tokens``: tokens per chunk; ``evidence``: find the sentences that drove each stance;
     ``neutral_share``: the share of neutral stories assumed among relevant news (the stance head is shifted
-    to it from its training shares).
+    to it from its training shares); ``group_id``: the consumer group on the articles topic (a second
+    scorer, e.g. a new model version writing elsewhere, runs next to the live one under another).
     """
 
     batch_size: int = Field(default=32, ge=1, le=1024)
     max_wait: Duration = Field(default=timedelta(seconds=1))
+    group_id: str = "monitor-scorer"
     threads: int | None = Field(default=None, ge=1)
     model_dir: Path | None = None
     max_chunks: int = Field(default=4, ge=1)

@@ -130,6 +130,10 @@ class _AckThenSave(Producer):
     def publish_all(self, messages: Sequence[Message]) -> None:
         self._stage._publish(messages)
 
+    @property
+    def max_message_bytes(self) -> int:
+        return self._stage._producer.max_message_bytes
+
     def close(self) -> None:
         """The stage closes the real producer."""
 

@@ -34,7 +34,7 @@ from pipelines.process import require_kafka, serving_metrics, stop_on_signals
 log = logging.getLogger(__name__)
 
 STAGE = "scorer"
-GROUP_ID = "monitor-scorer"
+GROUP_ID = "monitor-scorer"  # the default of settings.scorer.group_id
 
 
 def _decode(data: bytes) -> ArticleFetched:
@@ -69,7 +69,7 @@ class Scorer:
                 )
                 out.failures.append(Failure(item.record, result.reason))
                 continue
-            out.messages.append(Message(self._topic, result.article_id, result.encode()))
+            out.messages.append(Message(self._topic, result.article_id, result.encode(), source=item.record))
         # Counted when the batch is scored; a batch whose publish fails is scored (and counted) again.
         self._metrics.batch_size.observe(len(items))
         self._metrics.inference_seconds.observe(elapsed)
@@ -125,7 +125,7 @@ def build_scorer(
     classifier: Classifier | None = None,
     stage_metrics: StageMetrics | None = None,
 ) -> ScorerRunner:
-    """The scorer stage on ``bus``: group ``monitor-scorer`` on the articles topic, scored records out.
+    """The scorer stage on ``bus``: group ``settings.scorer.group_id`` on the articles topic, scored out.
 
     ``classifier`` defaults to :func:`monitor.classify.load_classifier` of ``settings.scorer`` (pass one
     to share it); ``stage_metrics`` to share the stage metrics of a process running several stages.
@@ -134,16 +134,17 @@ def build_scorer(
     if classifier is None:
         classifier = load_classifier(settings.scorer)
     scorer = Scorer(classifier, scored_topic=topics.scored, metrics=ScorerMetrics(registry))
-    consumer = bus.consumer([topics.articles], group_id=GROUP_ID, from_beginning=True)
+    consumer = bus.consumer([topics.articles], group_id=settings.scorer.group_id, from_beginning=True)
     producer = bus.producer()
     log.info(
-        "scorer ready: %s %s, batches of up to %d waiting up to %.2fs, %s -> %s",
+        "scorer ready: %s %s, batches of up to %d waiting up to %.2fs, %s -> %s as group %s",
         classifier.info.name,
         classifier.info.version,
         settings.scorer.batch_size,
         settings.scorer.max_wait.total_seconds(),
         topics.articles,
         topics.scored,
+        settings.scorer.group_id,
     )
     return ScorerRunner(
         scorer,

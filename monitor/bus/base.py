@@ -30,13 +30,31 @@ class Record:
     timestamp_ms: int | None = None
 
 
+DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
+"""The record size limit where the bus tells none (kafka-python's default ``max_request_size``)."""
+
+RECORD_OVERHEAD = 512
+"""Bytes a record takes on the bus beyond its key and value (Kafka's batch and record headers), rounded up."""
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One record to publish."""
+    """One record to publish.
+
+    ``source`` is not part of the record: it is the consumed record this message was made from, if any, so
+    that a stage can dead-letter that input when the output cannot be published (e.g. it is too large).
+    """
 
     topic: str
     key: str | None
     value: bytes
+    source: Record | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def size(self) -> int:
+        """What the record takes against the bus's size limit: key, value and :data:`RECORD_OVERHEAD`."""
+        key = len(self.key.encode("utf-8")) if self.key is not None else 0
+        return key + len(self.value) + RECORD_OVERHEAD
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +83,11 @@ class Producer(ABC):
 
     def publish(self, topic: str, key: str | None, value: bytes) -> None:
         self.publish_all([Message(topic, key, value)])
+
+    @property
+    def max_message_bytes(self) -> int:
+        """The largest record this producer can publish (compare with :attr:`Message.size`)."""
+        return DEFAULT_MAX_MESSAGE_BYTES
 
     @abstractmethod
     def close(self) -> None: ...

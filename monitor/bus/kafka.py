@@ -12,11 +12,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
-from monitor.bus.base import Bus, Consumer, Message, Producer, Record, TopicSpec
+from monitor.bus.base import DEFAULT_MAX_MESSAGE_BYTES, Bus, Consumer, Message, Producer, Record, TopicSpec
 from monitor.errors import BusError
 from monitor.settings import KafkaSettings
 
@@ -37,7 +37,12 @@ def _translated(action: str) -> Iterator[None]:
 
 
 class KafkaBus(Bus):
-    """A bus over an Apache Kafka cluster."""
+    """A bus over an Apache Kafka cluster.
+
+    The record size limit of its producers is read from the cluster when the first producer starts: the
+    smallest of the brokers' ``message.max.bytes`` and the configured topics' ``max.message.bytes``, capped
+    by ``KafkaSettings.max_message_bytes``; if the configs cannot be read, kafka-python's default (1 MiB).
+    """
 
     name = "kafka"
 
@@ -56,6 +61,7 @@ class KafkaBus(Bus):
             self._common["sasl_plain_username"] = settings.sasl_username
             if settings.sasl_password is not None:
                 self._common["sasl_plain_password"] = settings.sasl_password.get_secret_value()
+        self._max_message_bytes: int | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -63,12 +69,68 @@ class KafkaBus(Bus):
 
     def producer(self) -> Producer:
         timeout = self._settings.delivery_timeout.total_seconds()
-        return _KafkaProducer(self._new_kafka_producer, timeout=timeout)
+        limit = self.max_message_bytes()
+        return _KafkaProducer(
+            lambda: self._new_kafka_producer(limit), timeout=timeout, max_message_bytes=limit
+        )
 
-    def _new_kafka_producer(self) -> KafkaProducer:
+    def max_message_bytes(self) -> int:
+        """The record size limit of this bus's producers (read once, see the class)."""
+        if self._max_message_bytes is None:
+            try:
+                limit = self.read_size_limit()
+            except BusError as exc:
+                limit = DEFAULT_MAX_MESSAGE_BYTES
+                log.warning("cannot read the broker's record size limit (%s); assuming %d bytes", exc, limit)
+            cap = self._settings.max_message_bytes
+            if cap is not None and cap < limit:
+                log.info("record size limit %d bytes, capped by the settings to %d", limit, cap)
+                limit = cap
+            self._max_message_bytes = limit
+        return self._max_message_bytes
+
+    def read_size_limit(self) -> int:
+        """The smallest of the brokers' ``message.max.bytes`` and the topics' ``max.message.bytes``.
+
+        Topics are the configured ones that exist. Raises :class:`BusError` if the configs cannot be read.
+        """
+        topics = self._settings.topics
+        names = sorted({topics.articles, topics.scored, topics.signals, topics.alerts, topics.deadletter})
+        with _translated("describing configs"):
+            admin = KafkaAdminClient(**self._common)
+            try:
+                brokers = [b["broker_id"] for b in admin.describe_cluster()["brokers"]]
+                existing = set(admin.list_topics())
+                resources = [
+                    ConfigResource(ConfigResourceType.BROKER, str(b), configs={"message.max.bytes": None})
+                    for b in brokers
+                ] + [
+                    ConfigResource(ConfigResourceType.TOPIC, t, configs={"max.message.bytes": None})
+                    for t in names
+                    if t in existing
+                ]
+                described = admin.describe_configs(resources, config_filter="all")
+            finally:
+                admin.close()
+        values: dict[str, int] = {}
+        for kind, key in (("broker", "message.max.bytes"), ("topic", "max.message.bytes")):
+            for name, configs in described.get(kind, {}).items():
+                entry = configs.get(key)
+                if entry is not None and entry.get("value") is not None:
+                    values[f"{kind} {name} {key}"] = int(entry["value"])
+        if not any(k.startswith("broker ") for k in values):
+            raise BusError(f"no broker answered with message.max.bytes ({sorted(described)})")
+        limit = min(values.values())
+        log.info(
+            "record size limit %d bytes (%s)", limit, ", ".join(f"{k}={v}" for k, v in sorted(values.items()))
+        )
+        return limit
+
+    def _new_kafka_producer(self, max_request_size: int) -> KafkaProducer:
         with _translated("connecting producer"):
             return KafkaProducer(
                 **self._common,
+                max_request_size=max_request_size,
                 acks="all",
                 enable_idempotence=True,
                 retries=2**31 - 1,
@@ -157,10 +219,17 @@ class _KafkaProducer(Producer):
 
     _MARGIN = 5.0
 
-    def __init__(self, factory: Callable[[], KafkaProducer], *, timeout: float) -> None:
+    def __init__(
+        self, factory: Callable[[], KafkaProducer], *, timeout: float, max_message_bytes: int
+    ) -> None:
         self._factory = factory
         self._timeout = timeout + self._MARGIN
+        self._max_message_bytes = max_message_bytes
         self._producer: KafkaProducer | None = factory()
+
+    @property
+    def max_message_bytes(self) -> int:
+        return self._max_message_bytes
 
     def _client(self) -> KafkaProducer:
         if self._producer is None:

@@ -14,7 +14,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import count
 
-from monitor.bus.base import Bus, Consumer, Message, Producer, Record, TopicSpec, partition_for
+from monitor.bus.base import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    Bus,
+    Consumer,
+    Message,
+    Producer,
+    Record,
+    TopicSpec,
+    partition_for,
+)
 from monitor.errors import BusError
 from monitor.store.buslog import BusLog
 
@@ -48,7 +57,11 @@ class _Group:
 
 
 class InProcessBus(Bus):
-    """A bus inside one process. ``clock`` stamps records (seconds since the epoch, like a broker's)."""
+    """A bus inside one process.
+
+    ``clock`` stamps records (seconds since the epoch, like a broker's). Like a broker, it refuses
+    records larger than ``max_message_bytes`` (:attr:`Message.size`).
+    """
 
     name = "in-process"
 
@@ -58,8 +71,10 @@ class InProcessBus(Bus):
         default_partitions: int = 3,
         log: BusLog | None = None,
         clock: Callable[[], float] = time.time,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         self._clock = clock
+        self.max_message_bytes = max_message_bytes
         self._cond = threading.Condition()
         self._topics: dict[str, _Topic] = {}
         self._groups: dict[str, _Group] = {}
@@ -114,6 +129,13 @@ class InProcessBus(Bus):
         return _InProcessProducer(self)
 
     def _append(self, messages: Sequence[Message]) -> None:
+        for msg in messages:
+            if msg.size > self.max_message_bytes:
+                raise BusError(
+                    f"publishing: record of {msg.size} bytes to {msg.topic} is larger than the limit "
+                    f"{self.max_message_bytes}",
+                    retriable=False,
+                )
         with self._cond:
             now = int(self._clock() * 1000)
             new: list[tuple[_Partition, Record]] = []
@@ -186,6 +208,10 @@ class _InProcessProducer(Producer):
         if self._closed:
             raise BusError("producer is closed")
         self._bus._append(messages)
+
+    @property
+    def max_message_bytes(self) -> int:
+        return self._bus.max_message_bytes
 
     def close(self) -> None:
         self._closed = True

@@ -2,13 +2,16 @@
 
 A batch's offsets are committed only after all its outputs, dead letters included, are acknowledged.
 Records that fail to decode, or that the stage cannot process, go to the dead-letter topic with the
-original bytes and the reason; the stream moves on. If publishing fails, the batch is rewound and
-delivered again.
+original bytes (as many as fit in one record: see :func:`deadletter_message`) and the reason; the stream
+moves on. An output larger than the bus's record limit is not published: the input that produced it is
+dead-lettered instead. If publishing fails, the batch is rewound and delivered again, after a backoff,
+whatever the error: no record can make a stage exit.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import threading
 import time
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
-from monitor.bus.base import Consumer, Message, Producer, Record
+from monitor.bus.base import DEFAULT_MAX_MESSAGE_BYTES, RECORD_OVERHEAD, Consumer, Message, Producer, Record
 from monitor.errors import BusError, DecodeError
 from monitor.events import DeadLetter
 from monitor.metrics import StageMetrics
@@ -55,18 +58,47 @@ class BatchResult:
         self.failures.extend(other.failures)
 
 
-def deadletter_message(stage: str, topic: str, failure: Failure, *, now: datetime | None = None) -> Message:
-    """The dead-letter record for ``failure``: original bytes, where they came from and the reason."""
+MAX_REASON_CHARS = 2000
+"""Longer reasons are cut (an exception's text can be as long as the record it quotes)."""
+
+
+def deadletter_message(
+    stage: str,
+    topic: str,
+    failure: Failure,
+    *,
+    max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    now: datetime | None = None,
+) -> Message:
+    """The dead-letter record for ``failure``: original bytes, where they came from and the reason.
+
+    The record always fits in ``max_bytes`` (as :attr:`Message.size` counts): when the whole original value
+    would not, ``value_base64`` holds only its first bytes and ``value_truncated`` is true; ``value_size``
+    and ``value_sha256`` are those of the whole original either way.
+    """
     r = failure.record
-    event = DeadLetter(
+    reason = failure.reason
+    if len(reason) > MAX_REASON_CHARS:
+        reason = reason[: MAX_REASON_CHARS - 3] + "..."
+    skeleton = DeadLetter(
         stage=stage,
-        reason=failure.reason,
+        reason=reason,
         topic=r.topic,
         partition=r.partition,
         offset=r.offset,
         key=r.key,
-        value_base64=base64.b64encode(r.value).decode("ascii"),
+        value_base64="",
+        value_size=len(r.value),
+        value_sha256=hashlib.sha256(r.value).hexdigest(),
+        value_truncated=False,  # "false" is the longer of the two: the budget holds for either
         at=now or datetime.now(UTC),
+    )
+    key_bytes = len(r.key.encode("utf-8")) if r.key is not None else 0
+    room = max_bytes - RECORD_OVERHEAD - key_bytes - len(skeleton.encode())
+    truncated = 4 * ((len(r.value) + 2) // 3) > room
+    kept = r.value[: max(room, 0) // 4 * 3] if truncated else r.value
+    event = skeleton.model_copy(
+        update={"value_base64": base64.b64encode(kept).decode("ascii"), "value_truncated": truncated}
     )
     return Message(topic, r.key, event.encode())
 
@@ -141,6 +173,47 @@ class StageRunner(Generic[T]):
                 result.extend(self._isolate([item]))
             return result
 
+    def _fitting(self, messages: Sequence[Message], limit: int) -> tuple[list[Message], list[Failure]]:
+        """The messages that fit in ``limit``; for the others, the failures to dead-letter instead.
+
+        An oversized output's input (its ``source``) is dead-lettered, and nothing else made from that input
+        is published; an output without a source is dead-lettered itself (truncated), with offset -1.
+        """
+        failures: list[Failure] = []
+        failed: set[tuple[str, int, int]] = set()
+        for message in messages:
+            size = message.size
+            if size <= limit:
+                continue
+            reason = f"output too large: {size} bytes > limit {limit}"
+            self._metrics.errors.labels(self.stage, "process").inc()
+            source = message.source
+            if source is None:
+                log.error(
+                    "stage=%s output to %s key=%s dropped: %s", self.stage, message.topic, message.key, reason
+                )
+                failures.append(Failure(Record(message.topic, -1, -1, message.key, message.value), reason))
+                continue
+            log.warning(
+                "stage=%s record topic=%s partition=%s offset=%s dead-lettered: %s",
+                self.stage,
+                source.topic,
+                source.partition,
+                source.offset,
+                reason,
+            )
+            where = (source.topic, source.partition, source.offset)
+            if where not in failed:
+                failed.add(where)
+                failures.append(Failure(source, reason))
+        fitting = [
+            m
+            for m in messages
+            if m.size <= limit
+            and (m.source is None or (m.source.topic, m.source.partition, m.source.offset) not in failed)
+        ]
+        return fitting, failures
+
     def step(self) -> int:
         """Process one micro-batch; return the number of records consumed."""
         records = self._collect()
@@ -164,8 +237,13 @@ class StageRunner(Generic[T]):
                 failures.append(Failure(record, f"undecodable: {exc.reason}"))
         result = self._isolate(items) if items else BatchResult()
         failures.extend(result.failures)
-        out = list(result.messages)
-        out.extend(deadletter_message(self.stage, self._deadletter_topic, f) for f in failures)
+        limit = self._producer.max_message_bytes
+        published, too_large = self._fitting(result.messages, limit)
+        failures.extend(too_large)
+        out = list(published)
+        out.extend(
+            deadletter_message(self.stage, self._deadletter_topic, f, max_bytes=limit) for f in failures
+        )
         try:
             self._producer.publish_all(out)
         except BusError:
@@ -180,7 +258,7 @@ class StageRunner(Generic[T]):
             log.warning("stage=%s commit failed, records will be redelivered: %s", self.stage, exc)
         for record in records:
             self._metrics.consumed.labels(self.stage, record.topic).inc()
-        for message in result.messages:
+        for message in published:
             self._metrics.published.labels(self.stage, message.topic).inc()
         for failure in failures:
             self._metrics.deadletters.labels(self.stage, failure.record.topic).inc()
@@ -197,7 +275,12 @@ class StageRunner(Generic[T]):
             self._metrics.consumer_lag.labels(self.stage, topic).set(lag)
 
     def run(self, stop: threading.Event) -> None:
-        """Loop until ``stop`` is set; retriable bus errors back off and retry, others propagate."""
+        """Loop until ``stop`` is set; bus errors back off (capped, exponential) and retry.
+
+        Non-retriable ones too, logged as errors: outputs too large for the bus are dead-lettered before
+        publishing, so what is left is the bus refusing the stage itself (permissions, a topic that is
+        gone), and a stage that exits would only be restarted into the same error.
+        """
         backoff = 1.0
         last_lag = 0.0
         while not stop.is_set():
@@ -208,9 +291,12 @@ class StageRunner(Generic[T]):
                     self.update_lag()
                     last_lag = time.monotonic()
             except BusError as exc:
-                if not exc.retriable:
-                    raise
                 self._metrics.errors.labels(self.stage, "bus").inc()
-                log.warning("stage=%s bus error, retrying in %.0fs: %s", self.stage, backoff, exc)
+                if exc.retriable:
+                    log.warning("stage=%s bus error, retrying in %.0fs: %s", self.stage, backoff, exc)
+                else:
+                    log.error(
+                        "stage=%s bus error (not retriable), retrying in %.0fs: %s", self.stage, backoff, exc
+                    )
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)

@@ -181,6 +181,10 @@ class BrokenProducer:
             raise BusError("broker away", retriable=True)
         self.inner.publish_all(messages)
 
+    @property
+    def max_message_bytes(self) -> int:
+        return int(self.inner.max_message_bytes)
+
     def close(self) -> None:
         self.inner.close()
 
