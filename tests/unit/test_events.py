@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from datetime import datetime, timedelta, timezone
 
 import jsonschema
 import pytest
-from samples import ALL_EVENTS, article, firing, resolved, scored
+from samples import ALL_EVENTS, article, deadletter, firing, resolved, scored, signal
 
 from monitor.errors import DecodeError
 from monitor.events import (
@@ -16,6 +18,8 @@ from monitor.events import (
     AlertResolved,
     ArticleFetched,
     ArticleScored,
+    DeadLetter,
+    SignalUpdated,
     decode,
     decode_alert,
     decode_any,
@@ -67,6 +71,10 @@ def test_times_are_rfc3339_utc():
         (b"[1, 2]", "not a JSON object"),
         (b'{"title": "x"}', "missing field 'schema_version'"),
         (b'{"schema_version": 2, "title": "x"}', "unsupported schema_version 2"),
+        (b'{"schema_version": true, "title": "x"}', "schema_version must be an integer, got true"),
+        (b'{"schema_version": 1.0, "title": "x"}', "schema_version must be an integer, got 1.0"),
+        (b'{"schema_version": "1", "title": "x"}', 'schema_version must be an integer, got "1"'),
+        (b'{"schema_version": null, "title": "x"}', "schema_version must be an integer, got null"),
     ],
 )
 def test_bad_records_raise_decode_error_with_reason(data, reason):
@@ -115,3 +123,86 @@ def test_events_are_frozen():
     event = article()
     with pytest.raises(Exception, match="frozen"):
         event.title = "changed"  # type: ignore[misc]
+
+
+def _with(event, path, value):
+    """``event``'s JSON with the field at ``path`` (a dotted path) set to ``value``."""
+    record = json.loads(event.encode())
+    *parents, last = path.split(".")
+    target = record
+    for name in parents:
+        target = target[int(name)] if isinstance(target, list) else target[name]
+    target[last] = value
+    return json.dumps(record)
+
+
+@pytest.mark.parametrize("version", [True, 1.0])
+def test_a_schema_version_that_only_equals_1_is_rejected_by_every_decoder(version):
+    data = _with(article(), "schema_version", version)
+    for decoder in (lambda d: decode(ArticleFetched, d), decode_any):
+        with pytest.raises(DecodeError, match="schema_version must be an integer"):
+            decoder(data)
+    with pytest.raises(ValueError, match="must be an integer"):
+        ArticleFetched.model_validate(json.loads(data))
+
+
+@pytest.mark.parametrize(
+    ("make", "cls", "path"),
+    [
+        (article, ArticleFetched, "relevance_hint"),
+        (scored, ArticleScored, "relevance"),
+        (scored, ArticleScored, "topics.trade_tariffs"),
+        (scored, ArticleScored, "stance.score"),
+        (scored, ArticleScored, "stance.probabilities.strain"),
+        (signal, SignalUpdated, "value"),
+        (signal, SignalUpdated, "articles"),
+        (signal, SignalUpdated, "stories"),
+        (firing, AlertFiring, "value"),
+        (firing, AlertFiring, "threshold"),
+        (firing, AlertFiring, "evidence.0.stance"),
+        (deadletter, DeadLetter, "partition"),
+        (deadletter, DeadLetter, "offset"),
+        (deadletter, DeadLetter, "value_size"),
+    ],
+)
+@pytest.mark.parametrize("value", [True, False, "1"])
+def test_booleans_and_strings_are_not_numbers(make, cls, path, value):
+    with pytest.raises(DecodeError) as info:
+        decode(cls, _with(make(), path, value))
+    assert path in info.value.reason
+    assert f"got {json.dumps(value)}" in info.value.reason
+
+
+@pytest.mark.parametrize(("path", "value"), [("articles", 2.0), ("articles", 2.5), ("value", 1)])
+def test_integers_are_integers_and_numbers_may_be_either(path, value):
+    data = _with(signal(), path, value)
+    if path == "articles":
+        with pytest.raises(DecodeError, match="must be an integer"):
+            decode(SignalUpdated, data)
+    else:
+        assert decode(SignalUpdated, data).value == 1.0
+
+
+def test_a_deadletter_carries_size_and_digest_of_the_whole_original():
+    original = b"\xffraw bytes" * 10
+    letter = deadletter(
+        value_base64=base64.b64encode(original[:5]).decode(),
+        value_size=len(original),
+        value_sha256=hashlib.sha256(original).hexdigest(),
+        value_truncated=True,
+    )
+    again = decode(DeadLetter, letter.encode())
+    assert again.original_value == original[:5] and again.value_truncated
+    assert again.value_size == len(original) and again.value_sha256 == hashlib.sha256(original).hexdigest()
+    with pytest.raises(DecodeError, match="value_truncated"):
+        decode(DeadLetter, _with(letter, "value_truncated", 1))
+
+
+def test_a_deadletter_written_before_the_size_fields_reads_as_a_whole_copy():
+    record = json.loads(deadletter().encode())
+    for name in ("value_size", "value_sha256", "value_truncated"):
+        del record[name]
+    letter = decode(DeadLetter, json.dumps(record))
+    assert letter.original_value == b"\xffraw"
+    assert letter.value_size == 4 and not letter.value_truncated
+    assert letter.value_sha256 == hashlib.sha256(b"\xffraw").hexdigest()
