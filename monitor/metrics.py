@@ -315,6 +315,18 @@ class AlerterMetrics:
             namespace=NAMESPACE,
             registry=registry,
         )
+        self.leader = Gauge(
+            "alerter_leader",
+            "1 while this alerter is the active one (holds the lease), 0 while it stands by.",
+            namespace=NAMESPACE,
+            registry=registry,
+        )
+        self.takeovers = Counter(
+            "alerter_takeovers",
+            "Times this alerter became the active one.",
+            namespace=NAMESPACE,
+            registry=registry,
+        )
         self.alert_state = Gauge(
             "alert_state",
             "State of each rule's alert: 0 inactive, 1 pending, 2 firing.",

@@ -39,6 +39,7 @@ class TopicNames(_Section):
     signals: str = "news.signals"
     alerts: str = "news.alerts"
     deadletter: str = "news.deadletter"
+    alerter_lease: str = "news.alerter.lease"
 
 
 class KafkaSettings(_Section):
@@ -140,7 +141,9 @@ class AlerterSettings(_Section):
     ``evidence_articles``: stories quoted per alert; ``webhook_*``: optional JSON POST of every alert event;
     ``group_id``: the consumer group on the scored topic (another one replays it next to the live alerter);
     ``future_tolerance``: how far a record's ``fetched_at`` may lie after the broker received it (clock
-    skew between hosts) before the record is dead-lettered; the arrival clock never passes the receipt time.
+    skew between hosts) before the record is dead-lettered; the arrival clock never passes the receipt time;
+    ``lease_timeout``: on Kafka, ``monitor alerter`` processes elect one active alerter (the others stand by,
+    warm); a dead leader is replaced this long after its last heartbeat (the broker allows 6 s and more).
     """
 
     state_path: Path | None = None
@@ -157,6 +160,9 @@ class AlerterSettings(_Section):
     batch_size: int = Field(default=500, ge=1)
     group_id: str = "monitor-alerter"
     future_tolerance: Duration = Field(default=timedelta(minutes=10), ge=timedelta(0), le=timedelta(days=1))
+    lease_timeout: Duration = Field(
+        default=timedelta(seconds=10), ge=timedelta(seconds=1), le=timedelta(minutes=30)
+    )
 
 
 class MetricsSettings(_Section):

@@ -41,7 +41,8 @@ from monitor.alerts.engine import AlertEngine, AlertEvent, EngineState, Output, 
 from monitor.alerts.lifecycle import STATE_VALUES
 from monitor.alerts.webhook import WebhookSink
 from monitor.bus import Bus, make_bus, topic_specs
-from monitor.bus.base import Consumer, Message, Producer, Record
+from monitor.bus.base import Consumer, Lease, Message, Producer, Record
+from monitor.bus.follow import Follower
 from monitor.bus.stage import BatchResult, Failure, Item, StageRunner
 from monitor.config import MonitorConfig, load_config
 from monitor.errors import BusError, DecodeError
@@ -168,6 +169,7 @@ class AlerterRunner(StageRunner[ArticleScored]):
         self._alerter = alerter
 
     def step(self) -> int:
+        self._alerter.follow_lease()
         consumed = super().step()
         if consumed == 0:
             self._alerter.idle()
@@ -201,9 +203,11 @@ class AlerterStage:
         max_wait: float = 0.5,
         poll_timeout: float = 1.0,
         clock: Callable[[], datetime] = _utc_now,
+        lease: Lease | None = None,
     ) -> None:
         a = settings.alerter
         self._clock = clock
+        self._lease = lease
         self._settings = settings
         self._topics = settings.kafka.topics
         self._on_alert = on_alert
@@ -225,12 +229,24 @@ class AlerterStage:
             )
             self._ledger = read_ledger(bus, self._topics.alerts)
             self._producer = bus.producer()
-            self._consumer: Consumer = bus.consumer(
-                [self._topics.scored], group_id=a.group_id, from_beginning=True
-            )
+            self._follower: Follower | None = None
+            if lease is None:
+                self._consumer: Consumer = bus.consumer(
+                    [self._topics.scored], group_id=a.group_id, from_beginning=True
+                )
+            else:
+                self._follower = self._follow_from(bus, a.group_id)
+                self._consumer = self._follower
         except BaseException:
             self.store.close()
             raise
+        # "leader": publishes and commits; "standby": follows the group's commits, publishes nothing;
+        # "catching_up": holds the lease, reads up to the last commits of the previous leader.
+        self.role = "leader" if lease is None else "standby"
+        self._saved_positions = self._follower.positions() if self._follower is not None else None
+        self._held_back: dict[str, tuple[Message, AlertEvent]] = {}
+        self._held_back_signals: dict[str, Message] = {}
+        self._catching_up_since = 0.0
         self._saved: EngineState = self.engine.checkpoint()
         self._effects = _Effects()
         self._ledger_stale = False
@@ -254,9 +270,13 @@ class AlerterStage:
             max_wait=max_wait,
             poll_timeout=poll_timeout,
         )
-        self._export_state()
+        self.runner.silent = self.role != "leader"
+        self.metrics.leader.set(1 if self.role == "leader" else 0)
+        if self.role == "leader":
+            self._export_state()
         log.info(
-            "alerter ready: %d rules, windows %s, step %s, %d alert events already on %s",
+            "alerter ready (%s): %d rules, windows %s, step %s, %d alert events already on %s",
+            self.role,
             len(config.rules),
             [window_label(w) for w in params.windows],
             a.evaluation_step,
@@ -340,6 +360,9 @@ class AlerterStage:
 
     # -- acks, then state ---------------------------------------------------------------------------
     def _publish(self, messages: Sequence[Message]) -> None:
+        if self.role != "leader":
+            self._hold_back()
+            return
         if self._ledger_stale:
             self._ledger = read_ledger(self._bus, self._topics.alerts)
             self._ledger_stale = False
@@ -358,10 +381,29 @@ class AlerterStage:
             self.engine.restore(self._saved.copy())
             self._effects.clear()
             raise
-        self.store.save(self._saved, self.engine.state)
+        positions = self._follower.positions() if self._follower is not None else None
+        self.store.save(self._saved, self.engine.state, positions=positions)
         late = self.engine.state.signals.late_accepted - self._saved.signals.late_accepted
         self._saved = self.engine.checkpoint()
+        self._saved_positions = positions
         self._apply(duplicates, late)
+
+    def _hold_back(self) -> None:
+        """Standby: keep the batch's outputs unpublished (the leader publishes them) and save the state.
+
+        The held-back alert events are checked against the alert topic when this alerter takes over: those
+        the previous leader computed but died before publishing are published then, so none is lost.
+        """
+        assert self._follower is not None
+        for message, event in self._effects.alerts:
+            self._held_back[ledger_key(event)] = (message, event)
+        for update in self._effects.signals:
+            self._held_back_signals[update.key] = Message(self._topics.signals, update.key, update.encode())
+        positions = self._follower.positions()
+        self.store.save(self._saved, self.engine.state, positions=positions)
+        self._saved = self.engine.checkpoint()
+        self._saved_positions = positions
+        self._effects.clear()
 
     def _apply(self, duplicates: set[int], late: int) -> None:
         effects = self._effects
@@ -441,16 +483,98 @@ class AlerterStage:
             raise
         return self._publish_outputs(outputs)
 
+    # -- one active alerter ---------------------------------------------------------------------------
+    def _follow_from(self, bus: Bus, group_id: str) -> Follower:
+        """Read every partition of the scored topic without joining the group, from where the saved
+        state stands (a state saved before positions were recorded stands at the group's commits)."""
+        consumer = bus.consumer([self._topics.scored], group_id=group_id, member=False)
+        try:
+            start = self.store.positions()
+            if start is None and not self.store.is_empty():
+                start = consumer.committed()
+            follower = Follower(consumer)
+            follower.seek(start or {})
+        except BaseException:
+            consumer.close()
+            raise
+        return follower
+
+    def follow_lease(self) -> None:
+        """Before each step: become the active alerter when the lease is ours, stand by when it is not."""
+        if self._lease is None:
+            return
+        held = self._lease.held()
+        if not held:
+            if self.role != "standby":
+                self._stand_by()
+            return
+        assert self._follower is not None
+        if self.role == "standby":
+            self.role = "catching_up"
+            self._catching_up_since = time.monotonic()
+            self._follower.refresh_committed()
+            log.info("alerter holds the lease: reading up to the previous leader's last commits")
+        if self.role == "catching_up" and self._follower.caught_up():
+            self._take_over()
+
+    def _take_over(self) -> None:
+        """Publish what the previous leader computed but never published, then publish and commit."""
+        assert self._follower is not None
+        self._ledger = read_ledger(self._bus, self._topics.alerts)
+        missing = [(m, e) for key, (m, e) in sorted(self._held_back.items()) if key not in self._ledger]
+        signals = list(self._held_back_signals.values())
+        self._producer.publish_all([m for m, _ in missing] + signals)  # a BusError: retried next step
+        for _message, event in missing:
+            self._ledger.add(ledger_key(event))
+            self.metrics.alerts.labels(event.rule, event.severity, event.state).inc()
+            if self._sink is not None:
+                self._sink.submit(event)
+            if self._on_alert is not None:
+                self._on_alert(event)
+        self._held_back.clear()
+        self._held_back_signals.clear()
+        self._follower.bounded = False
+        self.role = "leader"
+        self.runner.silent = False
+        self.metrics.leader.set(1)
+        self.metrics.takeovers.inc()
+        self._export_state()
+        log.warning(
+            "alerter is the active one now (caught up in %.1fs; %d alert events the previous leader had "
+            "not published, published now)",
+            time.monotonic() - self._catching_up_since,
+            len(missing),
+        )
+
+    def _stand_by(self) -> None:
+        """The lease is gone (or was never caught up to): publish nothing, follow the group's commits."""
+        assert self._follower is not None
+        was = self.role
+        self.role = "standby"
+        self.runner.silent = True
+        self.metrics.leader.set(0)
+        if was == "leader":
+            self.engine.restore(self._saved.copy())
+            self._effects.clear()
+            self._follower.bounded = True
+            self._follower.seek(self._saved_positions or {})
+            log.warning("alerter lost the lease: standing by, publishing nothing")
+
     # -- lifecycle ------------------------------------------------------------------------------------
     def health(self) -> tuple[bool, str]:
-        """Healthy while the loop made progress in the last two minutes."""
+        """Healthy while the loop made progress in the last two minutes (a standby's too)."""
         quiet = time.monotonic() - self.last_progress
         if quiet > 120:
             return False, f"no progress for {quiet:.0f}s"
-        return True, "ok"
+        return True, "ok" if self.role == "leader" else f"ok ({self.role})"
 
     def close(self) -> None:
-        """Stop the webhook worker and close the consumer, producer and state file."""
+        """Give up the lease, stop the webhook worker, close the consumer, producer and state file."""
+        if self._lease is not None:
+            try:
+                self._lease.close()
+            except BusError as exc:
+                log.warning("giving up the alerter lease: %s", exc)
         if self._sink is not None:
             self._sink.close()
         for close in (self._consumer.close, self._producer.close):
@@ -472,6 +596,7 @@ def build_alerter(
     max_wait: float = 0.5,
     poll_timeout: float = 1.0,
     clock: Callable[[], datetime] = _utc_now,
+    lease: Lease | None = None,
 ) -> AlerterStage:
     """The alerter stage on ``bus`` (consumer group ``settings.alerter.group_id``, by default
     ``monitor-alerter``, on ``topics.scored``).
@@ -481,7 +606,9 @@ def build_alerter(
     stages share ``registry`` (one :class:`StageMetrics` per registry); ``on_alert`` is called with each
     alert event once it is acknowledged on the bus. ``max_wait`` / ``poll_timeout``: how long a step
     waits to fill a batch / for a first record (seconds); ``clock``: the wall clock (bounds record
-    times, drives the idle clock).
+    times, drives the idle clock); ``lease``: compete with other alerters for being the active one (the
+    others stand by, following the group's commits, publishing nothing); without one, this alerter is
+    active and consumes as a member of its group.
     """
     return AlerterStage(
         settings,
@@ -493,6 +620,7 @@ def build_alerter(
         max_wait=max_wait,
         poll_timeout=poll_timeout,
         clock=clock,
+        lease=lease,
     )
 
 
@@ -508,9 +636,22 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     bus.create_topics(topic_specs(settings))
     registry = CollectorRegistry()
     build_info(registry, stage=STAGE)
-    stage = build_alerter(settings, config, bus, registry)
+    a = settings.alerter
+    lease = bus.lease(
+        settings.kafka.topics.alerter_lease, f"{a.group_id}.lease", timeout=a.lease_timeout.total_seconds()
+    )
+    try:
+        stage = build_alerter(settings, config, bus, registry, lease=lease)
+    except BaseException:
+        lease.close()
+        raise
     stop = stop_on_signals("finishing the current batch and stopping")
-    log.info("alerter consuming %s as group %s", settings.kafka.topics.scored, settings.alerter.group_id)
+    log.info(
+        "alerter consuming %s for group %s; the active one holds the lease of group %s.lease",
+        settings.kafka.topics.scored,
+        a.group_id,
+        a.group_id,
+    )
     try:
         with serving_metrics(settings, registry, health=stage.health):
             stage.runner.run(stop)

@@ -26,6 +26,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         # Alerts are keyed by rule+subject; keep full history (the lifecycle) within retention.
         spec(names.alerts, k.partitions, {"retention.ms": retention, "cleanup.policy": "delete"}),
         spec(names.deadletter, 1, {"retention.ms": dl_retention, "cleanup.policy": "delete"}),
+        # Never written: its one partition is what the alerters' lease group hands to its leader.
+        spec(names.alerter_lease, 1, {"retention.ms": retention, "cleanup.policy": "delete"}),
     ]
 
 

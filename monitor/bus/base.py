@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -117,6 +117,14 @@ class Consumer(ABC):
         """Deliver ``records`` again on the next poll (after a failure to process them)."""
 
     @abstractmethod
+    def seek(self, positions: Mapping[tuple[str, int], int]) -> None:
+        """Read on from these offsets; assigned partitions not named start from their beginning."""
+
+    @abstractmethod
+    def committed(self) -> dict[tuple[str, int], int]:
+        """The group's committed offset per assigned partition (partitions never committed are absent)."""
+
+    @abstractmethod
     def assignment(self) -> set[tuple[str, int]]:
         """The (topic, partition) pairs this consumer currently reads."""
 
@@ -136,6 +144,21 @@ class Consumer(ABC):
         self.close()
 
 
+class Lease(ABC):
+    """Leadership among the processes that ask for the same lease: at most one holds it at a time.
+
+    :meth:`held` must be called often (each loop step): it keeps the membership alive and says whether
+    this process is the holder now. A holder that dies loses the lease after ``timeout`` seconds.
+    """
+
+    @abstractmethod
+    def held(self) -> bool: ...
+
+    @abstractmethod
+    def close(self) -> None:
+        """Give the lease up (another process takes it at once)."""
+
+
 class Bus(ABC):
     """Factory of producers and consumers over one bus."""
 
@@ -146,8 +169,19 @@ class Bus(ABC):
 
     @abstractmethod
     def consumer(
-        self, topics: Sequence[str], *, group_id: str | None, from_beginning: bool = True
-    ) -> Consumer: ...
+        self,
+        topics: Sequence[str],
+        *,
+        group_id: str | None,
+        from_beginning: bool = True,
+        member: bool = True,
+    ) -> Consumer:
+        """A consumer of ``topics``. With a ``group_id`` it joins the group and shares its partitions,
+        unless ``member`` is false: then it reads every partition and only commits for the group."""
+
+    @abstractmethod
+    def lease(self, topic: str, group_id: str, *, timeout: float) -> Lease:
+        """Compete for the lease named by ``topic`` with the other holders of ``group_id``."""
 
     @abstractmethod
     def create_topics(self, specs: Sequence[TopicSpec]) -> list[str]:

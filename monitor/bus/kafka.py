@@ -7,16 +7,26 @@ kafka-python's exceptions never leave this module: they become :class:`~monitor.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
-from monitor.bus.base import DEFAULT_MAX_MESSAGE_BYTES, Bus, Consumer, Message, Producer, Record, TopicSpec
+from monitor.bus.base import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    Bus,
+    Consumer,
+    Lease,
+    Message,
+    Producer,
+    Record,
+    TopicSpec,
+)
 from monitor.errors import BusError
 from monitor.settings import KafkaSettings
 
@@ -140,7 +150,12 @@ class KafkaBus(Bus):
             )
 
     def consumer(
-        self, topics: Sequence[str], *, group_id: str | None, from_beginning: bool = True
+        self,
+        topics: Sequence[str],
+        *,
+        group_id: str | None,
+        from_beginning: bool = True,
+        member: bool = True,
     ) -> Consumer:
         with _translated("connecting consumer"):
             consumer = KafkaConsumer(
@@ -151,7 +166,7 @@ class KafkaBus(Bus):
                 session_timeout_ms=int(self._settings.session_timeout.total_seconds() * 1000),
                 max_poll_interval_ms=int(self._settings.max_poll_interval.total_seconds() * 1000),
             )
-            if group_id is not None:
+            if group_id is not None and member:
                 consumer.subscribe(list(topics))
             else:
                 parts = [
@@ -169,6 +184,27 @@ class KafkaBus(Bus):
                 else:
                     consumer.seek_to_end(*parts)
         return _KafkaConsumer(consumer, grouped=group_id is not None)
+
+    def lease(self, topic: str, group_id: str, *, timeout: float) -> Lease:
+        """A consumer group on a one-partition ``topic``: the member assigned partition 0 holds the lease.
+
+        ``timeout`` is the group's session timeout (the broker bounds it, by default 6 s to 30 min): a
+        holder that stops heartbeating loses the lease that long after its last heartbeat.
+        """
+        session_ms = int(timeout * 1000)
+        with _translated("joining the lease group"):
+            consumer = KafkaConsumer(
+                **self._common,
+                group_id=group_id,
+                enable_auto_commit=False,
+                session_timeout_ms=session_ms,
+                heartbeat_interval_ms=max(100, session_ms // 3),
+                max_poll_interval_ms=int(self._settings.max_poll_interval.total_seconds() * 1000),
+            )
+        lease = _KafkaLease(consumer, topic)
+        with _translated("joining the lease group"):
+            consumer.subscribe([topic], listener=lease)
+        return lease
 
     def create_topics(self, specs: Sequence[TopicSpec]) -> list[str]:
         with _translated("creating topics"):
@@ -293,6 +329,34 @@ def _abandon(producer: KafkaProducer) -> None:
         log.debug("closing a stuck producer: %s", exc)
 
 
+class _KafkaLease(Lease, ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python is untyped
+    """Held while this member is assigned partition 0 of the lease topic (no record is ever read)."""
+
+    def __init__(self, consumer: KafkaConsumer, topic: str) -> None:
+        self._consumer = consumer
+        self._topic = topic
+        self._held = False
+
+    def held(self) -> bool:
+        with _translated("renewing the lease"):
+            self._consumer.poll(timeout_ms=0)
+        return self._held
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        self._held = False
+
+    def on_partitions_lost(self, lost: Any) -> None:
+        self._held = False
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self._held = TopicPartition(self._topic, 0) in set(assigned)
+
+    def close(self) -> None:
+        self._held = False
+        with _translated("leaving the lease group"):
+            self._consumer.close(autocommit=False)
+
+
 class _KafkaConsumer(Consumer):
     def __init__(self, consumer: KafkaConsumer, *, grouped: bool) -> None:
         self._consumer = consumer
@@ -329,6 +393,29 @@ class _KafkaConsumer(Consumer):
             for tp, offset in first.items():
                 if tp in assigned:
                     self._consumer.seek(tp, offset)
+
+    def seek(self, positions: Mapping[tuple[str, int], int]) -> None:
+        with _translated("seeking"):
+            rest = []
+            for tp in self._consumer.assignment():
+                offset = positions.get((tp.topic, tp.partition))
+                if offset is None:
+                    rest.append(tp)
+                else:
+                    self._consumer.seek(tp, offset)
+            if rest:
+                self._consumer.seek_to_beginning(*rest)
+
+    def committed(self) -> dict[tuple[str, int], int]:
+        if not self._grouped:
+            raise BusError("committed offsets: the consumer has no group")
+        out = {}
+        with _translated("reading committed offsets"):
+            for tp in self._consumer.assignment():
+                offset = self._consumer.committed(tp)
+                if offset is not None:
+                    out[(tp.topic, tp.partition)] = int(offset)
+        return out
 
     def assignment(self) -> set[tuple[str, int]]:
         return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import count
 
@@ -18,6 +18,7 @@ from monitor.bus.base import (
     DEFAULT_MAX_MESSAGE_BYTES,
     Bus,
     Consumer,
+    Lease,
     Message,
     Producer,
     Record,
@@ -78,6 +79,7 @@ class InProcessBus(Bus):
         self._cond = threading.Condition()
         self._topics: dict[str, _Topic] = {}
         self._groups: dict[str, _Group] = {}
+        self._leases: dict[tuple[str, str], list[_InProcessLease]] = {}
         self._default_partitions = default_partitions
         self._keyless = count()
         self._log = log
@@ -155,19 +157,32 @@ class InProcessBus(Bus):
 
     # -- consuming ------------------------------------------------------------------------------------
     def consumer(
-        self, topics: Sequence[str], *, group_id: str | None, from_beginning: bool = True
+        self,
+        topics: Sequence[str],
+        *,
+        group_id: str | None,
+        from_beginning: bool = True,
+        member: bool = True,
     ) -> Consumer:
         with self._cond:
             for name in topics:
                 self._topic(name)
             consumer = InProcessConsumer(self, list(topics), group_id, from_beginning)
-            if group_id is not None:
+            if group_id is not None and member:
                 group = self._groups.setdefault(group_id, _Group())
                 group.members.append(consumer)
                 self._rebalance(group)
             else:
-                consumer._assign(self._all_partitions(consumer.topics), None)
+                reads_for = None if group_id is None else self._groups.setdefault(group_id, _Group())
+                consumer._assign(self._all_partitions(consumer.topics), reads_for)
             return consumer
+
+    def lease(self, topic: str, group_id: str, *, timeout: float) -> Lease:
+        """In one process, the first to ask holds the lease until it closes it (``timeout`` unused)."""
+        with self._cond:
+            lease = _InProcessLease(self, (topic, group_id))
+            self._leases.setdefault((topic, group_id), []).append(lease)
+            return lease
 
     def close(self) -> None:
         if self._log is not None:
@@ -215,6 +230,23 @@ class _InProcessProducer(Producer):
 
     def close(self) -> None:
         self._closed = True
+
+
+class _InProcessLease(Lease):
+    def __init__(self, bus: InProcessBus, name: tuple[str, str]) -> None:
+        self._bus = bus
+        self._name = name
+
+    def held(self) -> bool:
+        with self._bus._cond:
+            holders = self._bus._leases.get(self._name, [])
+            return bool(holders) and holders[0] is self
+
+    def close(self) -> None:
+        with self._bus._cond:
+            holders = self._bus._leases.get(self._name, [])
+            if self in holders:
+                holders.remove(self)
 
 
 class InProcessConsumer(Consumer):
@@ -293,6 +325,19 @@ class InProcessConsumer(Consumer):
             for tp, offset in first.items():
                 if tp in self._positions:
                     self._positions[tp] = min(self._positions[tp], offset)
+
+    def seek(self, positions: Mapping[tuple[str, int], int]) -> None:
+        with self._bus._cond:
+            for tp in self._assignment:
+                part = self._bus._topics[tp[0]].partitions[tp[1]]
+                self._positions[tp] = positions.get(tp, part.base)
+
+    def committed(self) -> dict[tuple[str, int], int]:
+        with self._bus._cond:
+            if self.group_id is None:
+                raise BusError("committed offsets: the consumer has no group")
+            group = self._bus._groups.get(self.group_id, _Group())
+            return {tp: group.committed[tp] for tp in self._assignment if tp in group.committed}
 
     def assignment(self) -> set[tuple[str, int]]:
         with self._bus._cond:

@@ -130,6 +130,9 @@ class StageRunner(Generic[T]):
         self._max_records = max_records
         self._max_wait = max_wait
         self._poll_timeout = poll_timeout
+        # A standby (see pipelines/alerter.py) processes like the active member but publishes nothing, not
+        # even dead letters: the producer is still called, with nothing, so a stage can save its state.
+        self.silent = False
         for kind in ("process", "bus"):  # export the error series at zero from the start
             metrics.errors.labels(stage, kind)
 
@@ -244,6 +247,8 @@ class StageRunner(Generic[T]):
         out.extend(
             deadletter_message(self.stage, self._deadletter_topic, f, max_bytes=limit) for f in failures
         )
+        if self.silent:
+            published, failures, out = [], [], []
         try:
             self._producer.publish_all(out)
         except BusError:

@@ -142,8 +142,31 @@ class AlerterStore:
         )
         return EngineState(signals=signals, rules=rules)
 
-    def save(self, before: EngineState, after: EngineState) -> None:
-        """Persist ``after``, given that ``before`` is what the file holds now (one transaction)."""
+    def positions(self) -> dict[tuple[str, int], int] | None:
+        """The input offsets the saved state has read up to (per topic and partition), if recorded."""
+        with self._lock:
+            saved = self._meta("positions")
+        if saved is None:
+            return None
+        return {(topic, int(partition)): int(offset) for topic, partition, offset in saved}
+
+    def is_empty(self) -> bool:
+        """Nothing saved yet (a new file)."""
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM meta WHERE key = 'last_tick'").fetchone()
+        return row is None
+
+    def save(
+        self,
+        before: EngineState,
+        after: EngineState,
+        *,
+        positions: dict[tuple[str, int], int] | None = None,
+    ) -> None:
+        """Persist ``after``, given that ``before`` is what the file holds now (one transaction).
+
+        ``positions``: the input offsets ``after`` has read up to, saved with it (what a standby resumes
+        from)."""
         old, new = before.signals, after.signals
         with self._lock:
             db = self._db
@@ -211,6 +234,8 @@ class AlerterStore:
                         "max_event_us": new.max_event_us,
                     }
                 )
+                if positions is not None:
+                    self._set_meta({"positions": sorted([t, p, o] for (t, p), o in positions.items())})
                 db.execute("COMMIT")
             except sqlite3.Error as exc:
                 db.execute("ROLLBACK")

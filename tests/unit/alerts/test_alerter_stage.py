@@ -204,10 +204,10 @@ def crash_run(tmp_path: Path, monkeypatch, where: str) -> tuple[Settings, InProc
     if where == "after_ack_before_save":
         original = stage.store.save
 
-        def save(before, after):
+        def save(before, after, **kwargs):
             if alert_events(bus, settings):
                 raise Crash
-            original(before, after)
+            original(before, after, **kwargs)
 
         monkeypatch.setattr(stage.store, "save", save)
     else:
