@@ -7,6 +7,8 @@ kafka-python's exceptions never leave this module: they become :class:`~monitor.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -14,6 +16,7 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
@@ -199,11 +202,17 @@ class KafkaBus(Bus):
                 enable_auto_commit=False,
                 session_timeout_ms=session_ms,
                 heartbeat_interval_ms=max(100, session_ms // 3),
+                partition_assignment_strategy=[CooperativeStickyAssignor],
                 max_poll_interval_ms=int(self._settings.max_poll_interval.total_seconds() * 1000),
             )
-        lease = _KafkaLease(consumer, topic)
-        with _translated("joining the lease group"):
-            consumer.subscribe([topic], listener=lease)
+        lease = _KafkaLease(consumer, topic, timeout)
+        try:
+            with _translated("joining the lease group"):
+                consumer.subscribe([topic], listener=lease)
+        except BusError:
+            consumer.close(autocommit=False)
+            raise
+        lease.start()
         return lease
 
     def create_topics(self, specs: Sequence[TopicSpec]) -> list[str]:
@@ -330,30 +339,72 @@ def _abandon(producer: KafkaProducer) -> None:
 
 
 class _KafkaLease(Lease, ConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python is untyped
-    """Held while this member is assigned partition 0 of the lease topic (no record is ever read)."""
+    """Held while this member is assigned partition 0 of the lease topic (no record is ever read).
 
-    def __init__(self, consumer: KafkaConsumer, topic: str) -> None:
+    A thread of its own polls the group (kafka-python completes joins and rebalances inside poll, and a
+    poll too short to finish a join starts it over), so the stage's loop only reads a flag. If the loop
+    stops asking (:meth:`held` not called for ``timeout``), the thread leaves the group: a stuck process
+    gives the lease up instead of keeping it without doing the work.
+    """
+
+    def __init__(self, consumer: KafkaConsumer, topic: str, timeout: float) -> None:
         self._consumer = consumer
         self._topic = topic
+        self._timeout = timeout
         self._held = False
+        self._asked = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{topic}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        backoff = 0.5
+        try:
+            while not self._stop.is_set():
+                if time.monotonic() - self._asked > self._timeout:
+                    log.error("the stage stopped asking for its lease for %.0fs: giving it up", self._timeout)
+                    break
+                try:
+                    self._consumer.poll(timeout_ms=500)
+                    backoff = 0.5
+                except KafkaError as exc:
+                    self._held = False
+                    log.warning("lease group: %s: %s (retrying in %.1fs)", type(exc).__name__, exc, backoff)
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, 5.0)
+        finally:
+            self._held = False
+            try:
+                self._consumer.close(autocommit=False)
+            except KafkaError as exc:
+                log.warning("leaving the lease group: %s", exc)
 
     def held(self) -> bool:
-        with _translated("renewing the lease"):
-            self._consumer.poll(timeout_ms=0)
-        return self._held
+        self._asked = time.monotonic()
+        return self._held and self._thread.is_alive()
 
+    # Cooperative rebalancing: these name only the partitions that move, so a new standby joining leaves
+    # the holder holding (an eager protocol would revoke and reassign it, maybe to the newcomer).
     def on_partitions_revoked(self, revoked: Any) -> None:
-        self._held = False
+        if TopicPartition(self._topic, 0) in set(revoked):
+            self._held = False
 
     def on_partitions_lost(self, lost: Any) -> None:
-        self._held = False
+        if TopicPartition(self._topic, 0) in set(lost):
+            self._held = False
 
     def on_partitions_assigned(self, assigned: Any) -> None:
-        self._held = TopicPartition(self._topic, 0) in set(assigned)
+        if TopicPartition(self._topic, 0) in set(assigned):
+            self._held = True
 
     def close(self) -> None:
         self._held = False
-        with _translated("leaving the lease group"):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+        elif not self._thread.ident:  # never started
             self._consumer.close(autocommit=False)
 
 

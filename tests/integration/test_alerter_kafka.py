@@ -54,10 +54,10 @@ def child(argv: Sequence[str]) -> int:
     if args.crash == "after_ack":
         save = stage.store.save
 
-        def save_or_block(before, after):  # type: ignore[no-untyped-def]
+        def save_or_block(before, after, **kwargs):  # type: ignore[no-untyped-def]
             if stage._effects.alerts:  # this batch published an alert and the broker acknowledged it
                 block()
-            save(before, after)
+            save(before, after, **kwargs)
 
         stage.store.save = save_or_block  # type: ignore[method-assign]
     else:

@@ -42,7 +42,8 @@ def alerter(bus: InProcessBus, settings: Settings, lease: Lease) -> tuple[Alerte
 
 
 def published(registry: CollectorRegistry, topic: str) -> float:
-    return registry.get_sample_value("monitor_published_total", {"stage": "alerter", "topic": topic}) or 0.0
+    labels = {"stage": "alerter", "topic": topic}
+    return registry.get_sample_value("monitor_records_published_total", labels) or 0.0
 
 
 def test_only_the_lease_holder_publishes_and_the_standby_takes_over_where_it_stopped(tmp_path: Path) -> None:
@@ -53,7 +54,7 @@ def test_only_the_lease_holder_publishes_and_the_standby_takes_over_where_it_sto
     cut = len(scenario.articles) // 2
     publish(bus, first, scenario.articles[:cut])
     lease_a, lease_b = lease_for(bus, first), lease_for(bus, second)
-    a, _ = alerter(bus, first, lease_a)
+    a, a_registry = alerter(bus, first, lease_a)
     b, b_registry = alerter(bus, second, lease_b)
     assert (a.role, b.role) == ("standby", "standby")  # nobody publishes before the lease is checked
 
@@ -65,6 +66,7 @@ def test_only_the_lease_holder_publishes_and_the_standby_takes_over_where_it_sto
     # The standby published nothing (its engine computed the same signal points).
     assert (len(bus.records(topics.alerts)), len(bus.records(topics.signals))) == on_topic
     assert len(bus.records(topics.deadletter)) == 0
+    assert published(a_registry, topics.signals) == on_topic[1]
     assert published(b_registry, topics.alerts) == 0 and published(b_registry, topics.signals) == 0
     assert b_registry.get_sample_value("monitor_alerter_leader") == 0
     # Its state follows the leader's commits exactly.
