@@ -318,3 +318,53 @@ def test_tail_on_a_missing_topic_says_so(kafka_bootstrap, unique_name, tmp_path)
 if __name__ == "__main__":
     sys.path.insert(0, str(REPO / "tests"))
     raise SystemExit(child(sys.argv[1:]))
+
+
+def test_poison_records_on_the_scored_topic_are_deadlettered_and_change_no_alert(
+    kafka_bootstrap, unique_name, tmp_path
+):
+    """Issue 16's findings 2-4 on the alerter: a 900 KB record, one dated 2999, a boolean schema_version."""
+    from datetime import UTC, datetime
+
+    from fixtures import scenarios
+
+    from monitor.bus import topic_specs
+    from monitor.bus.base import Message
+    from monitor.bus.kafka import KafkaBus
+    from monitor.events import DeadLetter, SignalUpdated, decode
+
+    topics = names(unique_name)
+    scenario = scenarios.load("tariff_shock")
+    expected = expected_alerts(scenario)
+    settings = settings_for(kafka_bootstrap, topics)
+    bus = KafkaBus(settings.kafka)
+    bus.create_topics(topic_specs(settings))
+    first = scenario.articles[0]
+    future = datetime(2999, 1, 1, tzinfo=UTC)
+    poison = {
+        "future": first.model_copy(update={"article_id": "future", "fetched_at": future}).encode(),
+        "huge": b"{" + b" " * 900_000,  # fits the broker; its base64 copy would not
+        "bool-version": json.dumps(json.loads(first.encode()) | {"schema_version": True}).encode(),
+    }
+    with bus.producer() as producer:
+        producer.publish_all([Message(topics["scored"], k, v) for k, v in poison.items()])
+        producer.publish_all([Message(topics["scored"], a.article_id, a.encode()) for a in scenario.articles])
+    env = environment(kafka_bootstrap, topics, tmp_path / "state", group=unique_name("alerter"), batch=4)
+    run_until(env, kafka_bootstrap, topics["alerts"], len(expected))
+
+    events = read_alerts(kafka_bootstrap, topics["alerts"], at_least=len(expected))
+    assert sorted(key(e) for e in events) == expected  # as if the poison had never been there
+    letters = {}
+    with bus.consumer([topics["deadletter"], topics["signals"]], group_id=None) as consumer:
+        signals_at = []
+        while len(letters) < 3 or any(consumer.lag().values()):
+            for r in consumer.poll(max_records=500, timeout=1.0):
+                if r.topic == topics["deadletter"]:
+                    letters[r.key] = decode(DeadLetter, r.value)
+                else:
+                    signals_at.append(decode(SignalUpdated, r.value).at)
+    assert set(letters) == set(poison)
+    assert letters["huge"].value_size == len(poison["huge"]) and letters["huge"].value_truncated
+    assert "after the record reached the bus" in letters["future"].reason
+    assert "schema_version must be an integer" in letters["bool-version"].reason
+    assert signals_at and max(signals_at) < datetime.now(UTC)  # nothing stamped in the future
