@@ -23,6 +23,15 @@ The alternative, rebuilding all state from the topics at every start, would need
 the longest window plus baseline and a full replay per restart; persisting is cheaper and the replay
 stays possible (a fresh state file and a new consumer group replay from the beginning, same alert ids).
 
+One active alerter per group (``monitor alerter``, with a :class:`~monitor.bus.base.Lease`): every
+process starts as a standby that reads the scored topic without joining the group and never past the
+group's committed offsets (:class:`~monitor.bus.follow.Follower`), so its state follows the leader's and
+is saved with its input positions; it publishes nothing. The lease holder first reads up to the last
+commits ("catching_up"), publishes the alert events it computed that are not on the alert topic (the old
+leader died between computing and publishing them: idle-clock outputs, which commit nothing), and from
+then on publishes and commits like a group member. A leader that loses the lease rolls back to its saved
+state and stands by. Without a lease (``monitor run``) the alerter is a plain member of its group.
+
 :func:`build_alerter` is what ``monitor run`` composes; :func:`main` is ``monitor alerter`` on Kafka.
 """
 
@@ -67,6 +76,9 @@ log = logging.getLogger(__name__)
 STAGE = "alerter"
 GROUP_ID = "monitor-alerter"  # the default of settings.alerter.group_id
 STATE_FILE = "alerter.sqlite3"
+# Alert events a standby keeps to check against the alert topic when it takes over (the previous leader
+# may have died before publishing the last ones); far more than a takeover can miss.
+HELD_BACK_ALERTS = 10_000
 
 
 def _utc_now() -> datetime:
@@ -397,6 +409,9 @@ class AlerterStage:
         assert self._follower is not None
         for message, event in self._effects.alerts:
             self._held_back[ledger_key(event)] = (message, event)
+        if len(self._held_back) > HELD_BACK_ALERTS:  # a standby for months: keep the newest events
+            newest = sorted(self._held_back.items(), key=lambda item: item[1][1].at)[-HELD_BACK_ALERTS:]
+            self._held_back = dict(newest)
         for update in self._effects.signals:
             self._held_back_signals[update.key] = Message(self._topics.signals, update.key, update.encode())
         positions = self._follower.positions()
