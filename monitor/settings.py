@@ -7,12 +7,13 @@ rules live in the YAML config file (:mod:`monitor.config`), not here.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -74,7 +75,10 @@ class PollerSettings(_Section):
     Cache-Control max-age or a feed's ``<ttl>`` may stretch the poll interval; ``story_window``: how long
     an article stays a candidate for near-duplicate story clustering; ``relevance_threshold``: the India-US
     gate's minimum hint; ``seen_retention``: how long an article id is remembered after it was last seen;
-    ``start_spread``: first polls of feeds not polled before are spread over this much time after start.
+    ``start_spread``: first polls of feeds not polled before are spread over this much time after start;
+    ``allowed_networks``: addresses or CIDR networks a redirect may lead to although they are not public
+    (by default a redirect may only reach a loopback, private or link-local address on the feed's own host
+    and port; as JSON in the environment, ``MONITOR_POLLER__ALLOWED_NETWORKS='["10.0.0.0/8"]'``).
     """
 
     user_agent: str = "india-us-monitor/0.1 (+https://github.com/india-us-monitor; news monitor)"
@@ -96,6 +100,17 @@ class PollerSettings(_Section):
     story_window: Duration = Field(default=timedelta(hours=72))
     relevance_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     start_spread: Duration = Field(default=timedelta(seconds=30))
+    allowed_networks: tuple[str, ...] = ()
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not an address or network (CIDR): {network!r}") from exc
+        return value
 
 
 class ScorerSettings(_Section):

@@ -45,6 +45,7 @@ def build_fetcher(settings: PollerSettings) -> HttpxFetcher:
         max_redirects=settings.max_redirects,
         per_host_concurrency=settings.per_host_concurrency,
         max_connections=max(settings.workers * 2, 8),
+        allowed_networks=settings.allowed_networks,
     )
 
 
