@@ -31,7 +31,7 @@ class SignalsConfig(BaseModel):
     windows: tuple[Duration, ...] = Field(
         default=(timedelta(hours=6), timedelta(hours=24), timedelta(days=7))
     )
-    allowed_lateness: Duration = Field(default=timedelta(hours=6))
+    allowed_lateness: Duration = Field(default=timedelta(hours=6), ge=timedelta(0), le=timedelta(days=30))
 
     @field_validator("windows")
     @classmethod

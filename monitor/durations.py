@@ -10,6 +10,7 @@ from pydantic import BeforeValidator, PlainSerializer
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_SECONDS = 100 * 365 * 86400  # far beyond any window or timeout; timedelta itself overflows at ~2.7M years
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -19,6 +20,8 @@ def parse_duration(value: Any) -> timedelta:
     if isinstance(value, bool):
         raise ValueError("a duration such as '15m', '6h' or '7d'")
     if isinstance(value, int | float):
+        if not abs(value) <= MAX_SECONDS:  # also refuses NaN
+            raise ValueError(f"a duration of at most {MAX_SECONDS // 86400 // 365} years")
         return timedelta(seconds=value)
     if not isinstance(value, str):
         raise ValueError("a duration such as '15m', '6h' or '7d'")
@@ -35,6 +38,8 @@ def parse_duration(value: Any) -> timedelta:
         pos = match.end()
     if pos != len(text) or not text:
         raise ValueError("a duration such as '15m', '6h' or '7d'")
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"a duration of at most {MAX_SECONDS // 86400 // 365} years")
     return timedelta(seconds=-seconds if negative else seconds)
 
 

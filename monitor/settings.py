@@ -56,15 +56,25 @@ class KafkaSettings(_Section):
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
-    request_timeout: Duration = Field(default=timedelta(seconds=30))
-    delivery_timeout: Duration = Field(default=timedelta(seconds=120))
-    session_timeout: Duration = Field(default=timedelta(seconds=30))
-    max_poll_interval: Duration = Field(default=timedelta(minutes=5))
+    request_timeout: Duration = Field(
+        default=timedelta(seconds=30), ge=timedelta(seconds=1), le=timedelta(minutes=10)
+    )
+    delivery_timeout: Duration = Field(
+        default=timedelta(seconds=120), ge=timedelta(seconds=1), le=timedelta(hours=1)
+    )
+    session_timeout: Duration = Field(
+        default=timedelta(seconds=30), ge=timedelta(seconds=1), le=timedelta(minutes=30)
+    )
+    max_poll_interval: Duration = Field(
+        default=timedelta(minutes=5), ge=timedelta(seconds=1), le=timedelta(hours=1)
+    )
     topics: TopicNames = TopicNames()
     partitions: int = Field(default=3, ge=1)
     replication_factor: int = Field(default=1, ge=1)
-    retention: Duration = Field(default=timedelta(days=30))
-    deadletter_retention: Duration = Field(default=timedelta(days=90))
+    retention: Duration = Field(default=timedelta(days=30), ge=timedelta(hours=1), le=timedelta(days=3650))
+    deadletter_retention: Duration = Field(
+        default=timedelta(days=90), ge=timedelta(hours=1), le=timedelta(days=3650)
+    )
     max_message_bytes: int | None = Field(default=None, ge=4096)
 
 
@@ -82,24 +92,36 @@ class PollerSettings(_Section):
     """
 
     user_agent: str = "india-us-monitor/0.1 (+https://github.com/india-us-monitor; news monitor)"
-    connect_timeout: Duration = Field(default=timedelta(seconds=10))
-    read_timeout: Duration = Field(default=timedelta(seconds=30))
+    connect_timeout: Duration = Field(
+        default=timedelta(seconds=10), ge=timedelta(milliseconds=100), le=timedelta(minutes=10)
+    )
+    read_timeout: Duration = Field(
+        default=timedelta(seconds=30), ge=timedelta(milliseconds=100), le=timedelta(minutes=10)
+    )
     max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_redirects: int = Field(default=5, ge=0)
     per_host_concurrency: int = Field(default=2, ge=1)
     workers: int = Field(default=8, ge=1)
-    backoff_base: Duration = Field(default=timedelta(minutes=2))
-    backoff_cap: Duration = Field(default=timedelta(hours=6))
+    backoff_base: Duration = Field(
+        default=timedelta(minutes=2), ge=timedelta(seconds=1), le=timedelta(days=1)
+    )
+    backoff_cap: Duration = Field(default=timedelta(hours=6), ge=timedelta(seconds=1), le=timedelta(days=7))
     jitter: float = Field(default=0.1, ge=0.0, le=0.5)
-    misfire_grace: Duration = Field(default=timedelta(minutes=5))
-    min_interval: Duration = Field(default=timedelta(minutes=5))
-    seen_retention: Duration = Field(default=timedelta(days=90))
+    misfire_grace: Duration = Field(default=timedelta(minutes=5), ge=timedelta(0), le=timedelta(days=1))
+    min_interval: Duration = Field(
+        default=timedelta(minutes=5), ge=timedelta(seconds=1), le=timedelta(days=7)
+    )
+    seen_retention: Duration = Field(
+        default=timedelta(days=90), ge=timedelta(hours=1), le=timedelta(days=3650)
+    )
     state_path: Path | None = None
-    total_timeout: Duration = Field(default=timedelta(seconds=60))
-    hint_cap: Duration = Field(default=timedelta(hours=1))
-    story_window: Duration = Field(default=timedelta(hours=72))
+    total_timeout: Duration = Field(
+        default=timedelta(seconds=60), ge=timedelta(seconds=1), le=timedelta(hours=1)
+    )
+    hint_cap: Duration = Field(default=timedelta(hours=1), ge=timedelta(0), le=timedelta(days=7))
+    story_window: Duration = Field(default=timedelta(hours=72), ge=timedelta(0), le=timedelta(days=30))
     relevance_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
-    start_spread: Duration = Field(default=timedelta(seconds=30))
+    start_spread: Duration = Field(default=timedelta(seconds=30), ge=timedelta(0), le=timedelta(days=1))
     allowed_networks: tuple[str, ...] = ()
 
     @field_validator("allowed_networks")
@@ -131,7 +153,7 @@ class ScorerSettings(_Section):
     """
 
     batch_size: int = Field(default=32, ge=1, le=1024)
-    max_wait: Duration = Field(default=timedelta(seconds=1))
+    max_wait: Duration = Field(default=timedelta(seconds=1), ge=timedelta(0), le=timedelta(minutes=10))
     group_id: str = "monitor-scorer"
     threads: int | None = Field(default=None, ge=1)
     model_dir: Path | None = None
@@ -163,11 +185,15 @@ class AlerterSettings(_Section):
 
     state_path: Path | None = None
     webhook_url: str | None = None
-    webhook_timeout: Duration = Field(default=timedelta(seconds=10))
+    webhook_timeout: Duration = Field(
+        default=timedelta(seconds=10), ge=timedelta(milliseconds=100), le=timedelta(minutes=10)
+    )
     webhook_max_retries: int = Field(default=5, ge=0)
     webhook_queue_size: int = Field(default=1000, ge=1)
-    evaluation_step: Duration = Field(default=timedelta(minutes=5), ge=timedelta(seconds=1))
-    arrival_grace: Duration = Field(default=timedelta(minutes=3), ge=timedelta(0))
+    evaluation_step: Duration = Field(
+        default=timedelta(minutes=5), ge=timedelta(seconds=1), le=timedelta(days=1)
+    )
+    arrival_grace: Duration = Field(default=timedelta(minutes=3), ge=timedelta(0), le=timedelta(days=1))
     idle_advance: bool = True
     topic_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     min_relevance: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -181,9 +207,13 @@ class AlerterSettings(_Section):
 
 
 class MetricsSettings(_Section):
-    """The ``/metrics`` and ``/healthz`` endpoint of this process (port 0: none)."""
+    """The ``/metrics`` and ``/healthz`` endpoint of this process (port 0: none).
 
-    host: str = "0.0.0.0"
+    It listens on the loopback interface unless told otherwise: a laptop's ``monitor run`` serves it to
+    nobody else; compose.yaml sets ``0.0.0.0`` for the containers Prometheus scrapes.
+    """
+
+    host: str = "127.0.0.1"
     port: int = Field(default=9100, ge=0, le=65535)
 
 
