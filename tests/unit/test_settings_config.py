@@ -120,3 +120,48 @@ def test_settings_read_only_the_given_mapping(monkeypatch):
 def test_command_line_overrides_win():
     settings = load_settings({"MONITOR_STATE_DIR": "/var/x"}, state_dir=Path("/tmp/y"))
     assert settings.state_dir == Path("/tmp/y")
+
+
+def test_metrics_listen_on_loopback_by_default():
+    assert load_settings({}).metrics.host == "127.0.0.1"
+    assert load_settings({"MONITOR_METRICS__HOST": "0.0.0.0"}).metrics.host == "0.0.0.0"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("MONITOR_POLLER__READ_TIMEOUT", "0s"),
+        ("MONITOR_POLLER__READ_TIMEOUT", "-5s"),
+        ("MONITOR_POLLER__TOTAL_TIMEOUT", "0s"),
+        ("MONITOR_POLLER__BACKOFF_BASE", "-1m"),
+        ("MONITOR_POLLER__CONNECT_TIMEOUT", "2h"),
+        ("MONITOR_KAFKA__SESSION_TIMEOUT", "0s"),
+        ("MONITOR_ALERTER__WEBHOOK_TIMEOUT", "0s"),
+        ("MONITOR_POLLER__SEEN_RETENTION", "99999999999999d"),
+    ],
+)
+def test_out_of_range_durations_are_refused_naming_the_variable(variable, value):
+    with pytest.raises(ConfigError) as caught:
+        load_settings({variable: value})
+    assert variable in str(caught.value)
+
+
+def test_an_absurd_duration_is_a_clear_error_not_an_overflow():
+    with pytest.raises(ValueError, match="at most 100 years"):
+        parse_duration("99999999999999d")
+    with pytest.raises(ValueError, match="at most 100 years"):
+        parse_duration(float("nan"))
+    with pytest.raises(ConfigError, match="at most 100 years"):
+        parse_config({"signals": {"windows": ["99999999999999d"]}}, source="m.yaml")
+
+
+def test_a_lateness_below_zero_is_refused():
+    with pytest.raises(ConfigError, match="allowed_lateness"):
+        parse_config({"signals": {"allowed_lateness": "-1h"}}, source="m.yaml")
+
+
+def test_allowed_networks_must_be_networks():
+    settings = load_settings({"MONITOR_POLLER__ALLOWED_NETWORKS": '["10.0.0.0/8", "192.168.1.7"]'})
+    assert settings.poller.allowed_networks == ("10.0.0.0/8", "192.168.1.7")
+    with pytest.raises(ConfigError, match="MONITOR_POLLER__ALLOWED_NETWORKS"):
+        load_settings({"MONITOR_POLLER__ALLOWED_NETWORKS": '["intranet"]'})
