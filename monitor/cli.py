@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="lines with id, title and optional summary ('-' for stdin)",
     )
     score.add_argument("--output", type=Path, metavar="OUT.jsonl", help="output file (default: stdout)")
+    score.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at the first bad line (exit 2) instead of skipping it (exit 1 at the end)",
+    )
 
     ev = add("eval", "pipelines.offline:evaluate", "evaluate the classifier on a labelled JSON Lines file")
     ev.add_argument(

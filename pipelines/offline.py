@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -21,19 +22,23 @@ from monitor.classify.data import (
 )
 from monitor.classify.evaluation import evaluate as evaluate_items
 from monitor.classify.lexicon import RuleClassifier
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, MonitorError
 from monitor.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
+MAX_LINE_BYTES = 1024 * 1024
+"""A ``monitor score`` input line longer than this is skipped (an article is a few KB)."""
+
+
 @contextmanager
-def _open_in(path: Path) -> Iterator[IO[str]]:
+def _open_in(path: Path) -> Iterator[IO[bytes]]:
     if str(path) == "-":
-        yield sys.stdin
+        yield sys.stdin.buffer
         return
     try:
-        with path.open(encoding="utf-8") as f:
+        with path.open("rb") as f:
             yield f
     except OSError as exc:
         raise ConfigError(source=str(path), key="--input", expected="a readable JSON Lines file") from exc
@@ -51,19 +56,53 @@ def _open_out(path: Path | None) -> Iterator[IO[str]]:
         raise ConfigError(source=str(path), key="--output", expected="a writable file") from exc
 
 
-def _parse_score_line(line: str, *, source: str, lineno: int) -> tuple[Any, TextItem]:
-    obj, text = parse_text_line(line, source=source, lineno=lineno)
-    if "id" not in obj:
-        raise line_error(source, lineno)("id", "an id for the item")
-    return obj["id"], text
+class BadInputLine(MonitorError):
+    """A ``monitor score`` input line that cannot be scored; says which line and why."""
 
 
-def _batches(f: IO[str], source: str, size: int) -> Iterator[list[tuple[Any, TextItem]]]:
-    batch: list[tuple[Any, TextItem]] = []
-    for lineno, line in enumerate(f, start=1):
-        if not line.strip():
+@dataclass
+class ScoreSummary:
+    """What :func:`score_stream` did: items scored, and the lines skipped with the reason."""
+
+    scored: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def _lines(f: IO[bytes]) -> Iterator[tuple[int, str | None, str]]:
+    """``(lineno, text, problem)``: the text of each line (None, and why, when it cannot be read as text)."""
+    lineno = 0
+    while raw := f.readline(MAX_LINE_BYTES + 1):
+        lineno += 1
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while (rest := f.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                pass  # skip the rest of the overlong line, never holding more than the limit
+            yield lineno, None, f"a line of at most {MAX_LINE_BYTES} bytes"
             continue
-        batch.append(_parse_score_line(line, source=source, lineno=lineno))
+        try:
+            yield lineno, raw.decode("utf-8"), ""
+        except UnicodeDecodeError as exc:
+            yield lineno, None, f"UTF-8 text ({exc.reason} at byte {exc.start})"
+
+
+def _batches(
+    f: IO[bytes], source: str, size: int, summary: ScoreSummary, *, strict: bool
+) -> Iterator[list[tuple[Any, TextItem]]]:
+    batch: list[tuple[Any, TextItem]] = []
+    for lineno, line, problem in _lines(f):
+        try:
+            if line is None:
+                raise line_error(source, lineno)("<line>", problem)
+            if not line.strip():
+                continue
+            batch.append(_parse_score_line(line, source=source, lineno=lineno))
+        except ConfigError as exc:
+            if strict:
+                if batch:
+                    yield batch  # what came before the bad line is scored first
+                raise BadInputLine(f"{exc}; stopped there (--strict)") from exc
+            summary.skipped.append(str(exc))
+            log.warning("skipped %s", exc)
+            continue
         if len(batch) >= size:
             yield batch
             batch = []
@@ -71,13 +110,31 @@ def _batches(f: IO[str], source: str, size: int) -> Iterator[list[tuple[Any, Tex
         yield batch
 
 
+def _parse_score_line(line: str, *, source: str, lineno: int) -> tuple[Any, TextItem]:
+    obj, text = parse_text_line(line, source=source, lineno=lineno)
+    if "id" not in obj:
+        raise line_error(source, lineno)("id", "an id for the item")
+    return obj["id"], text
+
+
 def score_stream(
-    classifier: Classifier, f_in: IO[str], f_out: IO[str], *, source: str, batch_size: int
-) -> int:
-    """Score JSON lines from ``f_in`` into ``f_out``; returns the number of items scored."""
-    n = 0
+    classifier: Classifier,
+    f_in: IO[bytes],
+    f_out: IO[str],
+    *,
+    source: str,
+    batch_size: int,
+    strict: bool = False,
+) -> ScoreSummary:
+    """Score JSON lines from ``f_in`` into ``f_out``.
+
+    A line that cannot be scored (not UTF-8, not JSON, no id or title, too long or too deeply nested) is
+    skipped and named in the summary; with ``strict``, :class:`BadInputLine` is raised at the first one,
+    after the items before it were written.
+    """
+    summary = ScoreSummary()
     info = classifier.info
-    for batch in _batches(f_in, source, batch_size):
+    for batch in _batches(f_in, source, batch_size, summary, strict=strict):
         for (ident, _), scores in zip(batch, classifier.score([item for _, item in batch]), strict=True):
             record = {
                 "id": ident,
@@ -85,19 +142,39 @@ def score_stream(
                 "model": {"name": info.name, "version": info.version},
             }
             f_out.write(json.dumps(record, ensure_ascii=False) + "\n")
-            n += 1
+            summary.scored += 1
         f_out.flush()
-    return n
+    return summary
 
 
 def score(args: argparse.Namespace, settings: Settings) -> int:
-    """``monitor score --input IN.jsonl [--output OUT.jsonl]``."""
+    """``monitor score --input IN.jsonl [--output OUT.jsonl] [--strict]``.
+
+    Exit 0 when every line was scored; 1 when some were skipped (each named on stderr, the rest scored);
+    2 with ``--strict`` at the first bad line.
+    """
     classifier = load_classifier(settings.scorer)
     with _open_in(args.input) as f_in, _open_out(args.output) as f_out:
-        n = score_stream(
-            classifier, f_in, f_out, source=str(args.input), batch_size=settings.scorer.batch_size
+        try:
+            summary = score_stream(
+                classifier,
+                f_in,
+                f_out,
+                source=str(args.input),
+                batch_size=settings.scorer.batch_size,
+                strict=bool(getattr(args, "strict", False)),
+            )
+        except BadInputLine as exc:
+            print(f"monitor score: bad input line: {exc}", file=sys.stderr)
+            return 2
+    log.info("scored %d items with %s %s", summary.scored, classifier.info.name, classifier.info.version)
+    if summary.skipped:
+        for reason in summary.skipped:
+            print(f"monitor score: skipped {reason}", file=sys.stderr)
+        print(
+            f"monitor score: {len(summary.skipped)} lines skipped, {summary.scored} scored", file=sys.stderr
         )
-    log.info("scored %d items with %s %s", n, classifier.info.name, classifier.info.version)
+        return 1
     return 0
 
 

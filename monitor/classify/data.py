@@ -57,6 +57,8 @@ def parse_text_line(line: str, *, source: str, lineno: int) -> tuple[dict[str, A
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
         raise bad("<line>", f"one JSON object per line ({exc.msg})") from exc
+    except RecursionError as exc:
+        raise bad("<line>", "a JSON object nested less deeply") from exc
     if not isinstance(obj, dict):
         raise bad("<line>", "a JSON object", type(obj).__name__)
     title = obj.get("title")

@@ -274,3 +274,28 @@ def test_scoring_on_the_default_backend_never_imports_torch(tmp_path: Path) -> N
     assert proc.returncode == 0, proc.stderr[-2000:]
     (row,) = [json.loads(x) for x in proc.stdout.splitlines()]
     assert row["id"] == "a" and row["relevant"] and row["stance"]["label"] == "strain"
+
+
+def test_monitor_score_skips_bad_lines_with_their_numbers_and_exits_1(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    env.update(
+        PYTHONPATH=str(ROOT), MONITOR_SCORER__THREADS="1", MONITOR_SCORER__MODEL_CACHE=str(tmp_path / "cache")
+    )
+    good = [json.dumps({"id": i, "title": item.title}).encode() for i, item in enumerate(ITEMS[:2])]
+    data = good[0] + b"\n\xff\xfe binary\n" + good[1] + b"\n"
+    for strict, code in ((False, 1), (True, 2)):
+        proc = subprocess.run(
+            [sys.executable, "-m", "monitor.cli", "score", "--input", "-", *(["--strict"] if strict else [])],
+            input=data,
+            capture_output=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=300,
+            check=False,
+        )
+        err = proc.stderr.decode()
+        assert proc.returncode == code, err[-2000:]
+        ids = [json.loads(x)["id"] for x in proc.stdout.decode().splitlines()]
+        assert ids == ([0] if strict else [0, 1])
+        assert "-:2: <line>: expected UTF-8 text" in err
+        assert "Traceback" not in err and "configuration error" not in err

@@ -12,10 +12,10 @@ import pytest
 from monitor.classify import load_classifier
 from monitor.classify.artefact import PACKAGED_DIR, HeadSet
 from monitor.classify.lexicon import RuleClassifier
-from monitor.errors import ConfigError, ModelError
+from monitor.errors import ModelError
 from monitor.events import STANCE_LABELS, TOPICS
 from monitor.settings import ScorerSettings
-from pipelines.offline import score_stream
+from pipelines.offline import BadInputLine, score_stream
 
 
 def test_score_stream_writes_one_line_per_item() -> None:
@@ -33,14 +33,14 @@ def test_score_stream_writes_one_line_per_item() -> None:
         },
     ]
     out = io.StringIO()
-    n = score_stream(
+    summary = score_stream(
         RuleClassifier(),
-        io.StringIO("\n".join(json.dumps(x) for x in lines) + "\n\n"),
+        io.BytesIO(("\n".join(json.dumps(x) for x in lines) + "\n\n").encode()),
         out,
         source="in",
         batch_size=2,
     )
-    assert n == 3
+    assert (summary.scored, summary.skipped) == (3, [])
     records = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [r["id"] for r in records] == [1, "b", None]
     first = records[0]
@@ -52,25 +52,42 @@ def test_score_stream_writes_one_line_per_item() -> None:
     assert records[2]["stance"]["label"] == "strain"
 
 
+GOOD = [{"id": n, "title": f"India and US agree trade deal {n}"} for n in range(41)]
+
+
 @pytest.mark.parametrize(
-    ("line", "key"),
+    ("line", "reason"),
     [
-        ("not json", "<line>"),
-        ('["a list"]', "<line>"),
-        ('{"title": "no id"}', "id"),
-        ('{"id": 1, "title": ""}', "title"),
-        ('{"id": 1, "title": "t", "summary": 5}', "summary"),
+        (b"not json", "in.jsonl:41: <line>: expected one JSON object per line"),
+        (b'["a list"]', "in.jsonl:41: <line>: expected a JSON object"),
+        (b'{"title": "no id"}', "in.jsonl:41: id: expected an id for the item"),
+        (b'{"id": 1, "title": ""}', "in.jsonl:41: title: expected a non-empty string"),
+        (b'{"id": 1, "title": "t", "summary": 5}', "in.jsonl:41: summary: expected a string"),
+        (b"\xff\xfe\x00binary", "in.jsonl:41: <line>: expected UTF-8 text (invalid start byte at byte 0)"),
+        (b"[" * 100_000 + b"]" * 100_000, "in.jsonl:41: <line>: expected a JSON object nested less deeply"),
+        (b'{"id": 1, "title": "' + b"x" * (2 * 1024 * 1024) + b'"}', "in.jsonl:41: <line>: expected a line"),
     ],
+    ids=["not-json", "list", "no-id", "empty-title", "bad-summary", "binary", "deep", "overlong"],
 )
-def test_bad_input_lines_name_the_line_and_key(line: str, key: str) -> None:
-    with pytest.raises(ConfigError, match=rf"in.jsonl:2: {key}"):
-        score_stream(
-            RuleClassifier(),
-            io.StringIO('{"id": 0, "title": "ok"}\n' + line + "\n"),
-            io.StringIO(),
-            source="in.jsonl",
-            batch_size=8,
-        )
+def test_a_bad_line_is_skipped_named_and_the_rest_scored(line: bytes, reason: str) -> None:
+    # 40 good lines, the bad one as line 41, one more good line: nothing good is lost (batches of 16).
+    data = b"".join(json.dumps(x).encode() + b"\n" for x in GOOD[:40]) + line + b"\n"
+    data += json.dumps(GOOD[40]).encode() + b"\n"
+    out = io.StringIO()
+    summary = score_stream(RuleClassifier(), io.BytesIO(data), out, source="in.jsonl", batch_size=16)
+    assert summary.scored == 41
+    assert [json.loads(x)["id"] for x in out.getvalue().splitlines()] == list(range(41))
+    [skipped] = summary.skipped
+    assert skipped.startswith(reason)
+
+
+def test_strict_stops_at_the_first_bad_line_after_scoring_what_came_before() -> None:
+    data = b"".join(json.dumps(x).encode() + b"\n" for x in GOOD[:5]) + b"oops\n"
+    data += json.dumps(GOOD[5]).encode() + b"\n"
+    out = io.StringIO()
+    with pytest.raises(BadInputLine, match=r"in.jsonl:6: <line>: .*stopped there \(--strict\)"):
+        score_stream(RuleClassifier(), io.BytesIO(data), out, source="in.jsonl", batch_size=16, strict=True)
+    assert [json.loads(x)["id"] for x in out.getvalue().splitlines()] == list(range(5))
 
 
 def test_packaged_heads_are_small_complete_and_describe_themselves() -> None:
