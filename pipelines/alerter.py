@@ -69,7 +69,7 @@ from monitor.settings import Settings
 from monitor.signals.engine import Ingested
 from monitor.signals.windows import duration_us, from_us, to_us, window_label
 from monitor.store.alerts import AlerterStore
-from pipelines.process import require_kafka, serving_metrics, stop_on_signals
+from pipelines.process import claim_metrics_port, require_kafka, serving_metrics, stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -647,6 +647,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         "(without Kafka, `monitor run` runs the whole pipeline in one process)",
     )
     config = load_config(settings.config)
+    claim_metrics_port(settings)
     bus = make_bus(settings)
     bus.create_topics(topic_specs(settings))
     registry = CollectorRegistry()

@@ -22,7 +22,7 @@ from monitor.feeds.poller import AfterPublish, Clock, Poller
 from monitor.metrics import PollerMetrics, StageMetrics, build_info
 from monitor.settings import PollerSettings, Settings
 from monitor.store.feeds import FeedStore
-from pipelines.process import require_kafka, serving_metrics, stop_on_signals
+from pipelines.process import claim_metrics_port, require_kafka, serving_metrics, stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         "`monitor run` works without a broker)",
     )
     config = load_config(settings.config)
+    claim_metrics_port(settings)
     if not config.feeds:
         raise ConfigError(
             source=str(settings.config or "<packaged default.yaml>"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +38,31 @@ def stop_on_signals(what: str = "stopping") -> threading.Event:
     return stop
 
 
+def _port_problem(exc: OSError, host: str, port: int) -> ConfigError:
+    return ConfigError(
+        source="settings",
+        key="MONITOR_METRICS__PORT",
+        expected=f"a port free on {host} ({exc.strerror or exc}); choose another with "
+        "MONITOR_METRICS__PORT, or 0 for no /metrics endpoint",
+        got=port,
+    )
+
+
+def claim_metrics_port(settings: Settings) -> None:
+    """Fail at once, with the setting to change, when the metrics port is taken (before slow start-up work
+    such as loading the model); the endpoint itself starts later."""
+    host, port = settings.metrics.host, settings.metrics.port
+    if not port:
+        return
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the HTTP server binds
+            probe.bind((host, port))
+    except OSError as exc:
+        raise _port_problem(exc, host, port) from exc
+
+
 @contextmanager
 def serving_metrics(
     settings: Settings, registry: CollectorRegistry, *, health: HealthCheck | None = None
@@ -45,7 +71,12 @@ def serving_metrics(
     if not settings.metrics.port:
         yield None
         return
-    server = MetricsServer(registry, host=settings.metrics.host, port=settings.metrics.port, health=health)
+    try:
+        server = MetricsServer(
+            registry, host=settings.metrics.host, port=settings.metrics.port, health=health
+        )
+    except OSError as exc:
+        raise _port_problem(exc, settings.metrics.host, settings.metrics.port) from exc
     server.start()
     try:
         yield server

@@ -25,7 +25,7 @@ from monitor.events import AlertFiring, AlertResolved
 from monitor.feeds.model import FeedConfig
 from monitor.metrics import StageMetrics, build_info
 from monitor.settings import Settings
-from pipelines.process import serving_metrics, stop_on_signals
+from pipelines.process import claim_metrics_port, serving_metrics, stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     from pipelines.scorer import build_scorer
 
     config = load_config(settings.config)
+    claim_metrics_port(settings)  # before the model loads
     feeds = feeds_from_urls(args.feed) if args.feed else list(config.feeds)
     if not feeds:
         log.warning("no feeds configured: pass --feed URL or list feeds in the config file")

@@ -29,7 +29,7 @@ from monitor.classify.scoring import Unscorable, score_articles
 from monitor.events import ArticleFetched, decode
 from monitor.metrics import ScorerMetrics, StageMetrics, build_info
 from monitor.settings import Settings
-from pipelines.process import require_kafka, serving_metrics, stop_on_signals
+from pipelines.process import claim_metrics_port, require_kafka, serving_metrics, stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +163,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         settings,
         why="the Kafka bootstrap servers (the scorer stage reads Kafka; `monitor run` needs none)",
     )
+    claim_metrics_port(settings)  # before the model loads
     stop = stop_on_signals("stopping the scorer after the current batch")
     registry = CollectorRegistry()
     build_info(registry, stage=STAGE)
