@@ -43,17 +43,27 @@ def build_parser() -> argparse.ArgumentParser:
         "YAML config file.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(
-        "--config",
-        type=Path,
-        metavar="FILE",
-        help="YAML config with feeds and rules (default: $MONITOR_CONFIG, else the packaged default)",
-    )
-    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level")
+
+    def common_options(p: argparse.ArgumentParser, default: object) -> None:
+        p.add_argument(
+            "--config",
+            type=Path,
+            metavar="FILE",
+            default=default,
+            help="YAML config with feeds and rules (default: $MONITOR_CONFIG, else the packaged default)",
+        )
+        p.add_argument(
+            "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], default=default, help="log level"
+        )
+
+    common_options(parser, None)
+    # Also after the command (`monitor run --config X`); there, absent means "as given before it".
+    after = argparse.ArgumentParser(add_help=False)
+    common_options(after, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(name: str, target: str, help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
+        p = sub.add_parser(name, help=help, description=help, parents=[after])
         p.set_defaults(handler=_handler(target))
         return p
 
@@ -127,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     feeds_sub = feeds.add_subparsers(dest="feeds_command", metavar="SUBCOMMAND", required=True)
     check = feeds_sub.add_parser(
         "check",
+        parents=[after],
         help="fetch and parse feeds; print normalised entries as JSON lines",
         description="fetch and parse feeds; print each entry as one ArticleFetched JSON object per line",
     )
@@ -134,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=_handler("pipelines.feedtools:check"))
     imp = feeds_sub.add_parser(
         "import",
+        parents=[after],
         help="turn an OPML file into feed entries for monitor.yaml",
         description="turn an OPML file into feed entries for monitor.yaml",
     )
@@ -150,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     alerts_sub = alerts.add_subparsers(dest="alerts_command", metavar="SUBCOMMAND", required=True)
     tail = alerts_sub.add_parser(
         "tail",
+        parents=[after],
         help="print alerts from the alert topic as JSON lines",
         description="subscribe to the alert topic and print alerts",
     )
@@ -179,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     topics_sub = topics.add_subparsers(dest="topics_command", metavar="SUBCOMMAND", required=True)
     create = topics_sub.add_parser(
         "create",
+        parents=[after],
         help="create the Kafka topics (idempotent)",
         description="create news.articles, news.scored, news.signals, news.alerts and news.deadletter",
     )

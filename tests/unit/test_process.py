@@ -66,3 +66,24 @@ def test_monitor_run_with_the_port_taken_stops_before_loading_the_model(
     assert "Traceback" not in proc.stderr
     assert "classifier" not in proc.stderr.lower()  # nothing was loaded
     print(f"refused after {time.monotonic() - started:.1f}s")
+
+
+@pytest.mark.parametrize(
+    ("argv", "config", "level"),
+    [
+        (["--config", "a.yaml", "run"], "a.yaml", None),
+        (["run", "--config", "b.yaml", "--once"], "b.yaml", None),
+        (["--log-level", "INFO", "run", "--log-level", "DEBUG"], None, "DEBUG"),
+        (["--config", "top.yaml", "feeds", "check", "f.xml"], "top.yaml", None),
+        (["feeds", "check", "f.xml", "--config", "c.yaml"], "c.yaml", None),
+        (["topics", "create", "--log-level", "ERROR"], None, "ERROR"),
+        (["run"], None, None),
+    ],
+)
+def test_config_and_log_level_are_accepted_before_and_after_the_command(
+    argv: list[str], config: str | None, level: str | None
+) -> None:
+    from monitor.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert (None if args.config is None else str(args.config), args.log_level) == (config, level)
