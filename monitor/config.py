@@ -19,6 +19,7 @@ from monitor.alerts.rules import RuleConfig
 from monitor.durations import Duration
 from monitor.errors import ConfigError
 from monitor.feeds.model import FeedConfig
+from monitor.feeds.urls import redact_url
 
 DEFAULT_CONFIG = "default.yaml"
 
@@ -44,7 +45,9 @@ class SignalsConfig(BaseModel):
 class MonitorConfig(BaseModel):
     """The whole config file."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+    # A ValidationError never quotes the input (a feed URL may hold a password): parse_config() shows the
+    # rejected value itself, redacted.
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, hide_input_in_errors=True)
 
     feeds: tuple[FeedConfig, ...] = ()
     signals: SignalsConfig = SignalsConfig()
@@ -66,6 +69,17 @@ def _key(loc: tuple[int | str, ...]) -> str:
     return key
 
 
+def _shown(value: Any) -> Any:
+    """A rejected value as it may be printed: URLs in it (a feed's, with a password) redacted."""
+    if isinstance(value, str):
+        return redact_url(value)
+    if isinstance(value, dict):
+        return {k: _shown(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_shown(v) for v in value]
+    return value
+
+
 def parse_config(data: Any, *, source: str) -> MonitorConfig:
     """Validate already-loaded YAML data; ``source`` names it in errors."""
     if data is None:
@@ -82,7 +96,9 @@ def parse_config(data: Any, *, source: str) -> MonitorConfig:
             expected = "no such key"
         elif error["type"] == "missing":
             expected = "this key (it is required)"
-        raise ConfigError(source=source, key=_key(loc), expected=expected, got=error.get("input")) from exc
+        raise ConfigError(
+            source=source, key=_key(loc), expected=expected, got=_shown(error.get("input"))
+        ) from exc
 
 
 def load_config(path: Path | None) -> MonitorConfig:

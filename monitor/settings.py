@@ -3,6 +3,9 @@
 Read from the environment with the prefix ``MONITOR_`` and ``__`` for nesting
 (``MONITOR_SCORER__BATCH_SIZE=16``); the standard ``KAFKA_BOOTSTRAP_SERVERS`` is honoured too. Feeds and
 rules live in the YAML config file (:mod:`monitor.config`), not here.
+
+Secrets (``kafka.sasl_password``, ``alerter.webhook_url``) are ``SecretStr``: shown as ``**********``, and
+an invalid one is reported by its variable name, never by its value.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ import ipaddress
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -29,7 +33,9 @@ ENV_NESTED_DELIMITER = "__"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+    # hide_input_in_errors: a ValidationError (chained to the ConfigError) never quotes a value, which
+    # may be a secret; load_settings() shows the rejected value itself where it is not one.
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, hide_input_in_errors=True)
 
 
 class TopicNames(_Section):
@@ -181,10 +187,12 @@ class AlerterSettings(_Section):
     skew between hosts) before the record is dead-lettered; the arrival clock never passes the receipt time;
     ``lease_timeout``: on Kafka, ``monitor alerter`` processes elect one active alerter (the others stand by,
     warm); a dead leader is replaced this long after its last heartbeat (the broker allows 6 s and more).
+    ``webhook_url`` is a secret (webhooks carry their token in the URL): an ``http://`` or ``https://`` URL
+    with a host, checked when the settings load; empty means none; logs show only its scheme and host.
     """
 
     state_path: Path | None = None
-    webhook_url: str | None = None
+    webhook_url: SecretStr | None = None
     webhook_timeout: Duration = Field(
         default=timedelta(seconds=10), ge=timedelta(milliseconds=100), le=timedelta(minutes=10)
     )
@@ -204,6 +212,31 @@ class AlerterSettings(_Section):
     lease_timeout: Duration = Field(
         default=timedelta(seconds=10), ge=timedelta(seconds=1), le=timedelta(minutes=30)
     )
+
+    @field_validator("webhook_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not is_http_url(value.get_secret_value()):
+            # The message never quotes the value: it is a secret.
+            raise ValueError("an http:// or https:// URL with a host (the value is secret: not shown)")
+        return value
+
+
+def is_http_url(url: str) -> bool:
+    """Whether ``url`` is an absolute ``http(s)://`` URL with a host (and, if any, a valid port)."""
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
 class MetricsSettings(_Section):
@@ -227,6 +260,7 @@ class Settings(BaseSettings):
         extra="ignore",
         case_sensitive=False,
         validate_default=True,
+        hide_input_in_errors=True,
     )
 
     config: Path | None = None
@@ -328,6 +362,32 @@ def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:
         error = exc.errors()[0]
         loc = [str(p) for p in error["loc"]]
         key = ENV_PREFIX + ENV_NESTED_DELIMITER.join(p.upper() for p in loc)
-        raise ConfigError(
-            source="environment", key=key, expected=error["msg"], got=error.get("input")
-        ) from exc
+        got = None if _is_secret(loc) else error.get("input")
+        expected = error["msg"].removeprefix("Value error, ")
+        raise ConfigError(source="environment", key=key, expected=expected, got=got) from exc
+
+
+def _is_secret(loc: list[str]) -> bool:
+    """Whether the setting at ``loc`` (or a section containing one) holds a ``SecretStr``."""
+    model: type[BaseModel] = Settings
+    for part in loc:
+        field = model.model_fields.get(part)
+        if field is None:
+            return False
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+            continue
+        return annotation is SecretStr or SecretStr in get_args(annotation)
+    return _holds_secret(model)
+
+
+def _holds_secret(model: type[BaseModel]) -> bool:
+    for field in model.model_fields.values():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if _holds_secret(annotation):
+                return True
+        elif annotation is SecretStr or SecretStr in get_args(annotation):
+            return True
+    return False

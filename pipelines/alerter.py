@@ -263,9 +263,9 @@ class AlerterStage:
         self._effects = _Effects()
         self._ledger_stale = False
         self._bus = bus
-        if a.webhook_url:
+        if a.webhook_url is not None:
             self._sink = WebhookSink(
-                a.webhook_url,
+                a.webhook_url.get_secret_value(),
                 timeout=a.webhook_timeout,
                 max_retries=a.webhook_max_retries,
                 queue_size=a.webhook_queue_size,

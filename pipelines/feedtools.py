@@ -3,7 +3,8 @@
 ``check FILE_OR_URL...`` fetches (URLs) or reads (files) each feed, parses and normalises it exactly as the
 poller does, and prints every entry as one ArticleFetched JSON object per line on stdout (nothing is gated
 or deduplicated against state: ``relevance_hint`` shows what the gate would say). Each feed that cannot be
-fetched or parsed gets one error line on stderr; the exit status is 0 only if every feed parsed.
+fetched or parsed gets one error line on stderr; the exit status is 0 only if every feed parsed. A URL's
+credentials are used to fetch it and shown nowhere: output, error lines and logs carry it redacted.
 
 ``import FILE.opml`` turns an OPML export into ``feeds:`` entries: printed as YAML, or added to the config
 file named by ``--output`` (feeds whose URL is already there are skipped).
@@ -29,6 +30,7 @@ from monitor.feeds.cluster import StoryIndex
 from monitor.feeds.opml import OpmlError, read_opml, slugify
 from monitor.feeds.parse import ParsedFeed, parse_feed
 from monitor.feeds.relevance import gate
+from monitor.feeds.urls import redact_text, redact_url, split_credentials
 from monitor.settings import Settings
 from pipelines.poller import build_fetcher
 
@@ -46,8 +48,15 @@ def _feed_id(source: str) -> str:
     return slugify(Path(source).stem)
 
 
+def _shown(source: str) -> str:
+    """``source`` as it may be printed: a URL with its credentials masked, a file name as it is."""
+    return redact_url(source) if _is_url(source) else source
+
+
 def _error(source: str, kind: str, detail: str) -> None:
-    sys.stderr.write(f"monitor feeds check: {source}: {kind}: {detail}\n")
+    if _is_url(source):
+        detail = redact_text(detail, source)
+    sys.stderr.write(f"monitor feeds check: {_shown(source)}: {kind}: {detail}\n")
 
 
 def _utcnow() -> datetime:
@@ -91,9 +100,9 @@ def check(args: argparse.Namespace, settings: Settings, *, clock: Callable[[], d
             if parsed.problem:
                 log.warning(
                     "%s: broken document, %d entries still read: %s",
-                    source,
+                    _shown(source),
                     len(parsed.entries),
-                    parsed.problem,
+                    redact_text(parsed.problem, source),
                 )
             _print_entries(parsed, source=source, feed_id=feed_id, url=url, now=now, stories=stories)
     finally:
@@ -106,7 +115,13 @@ def check(args: argparse.Namespace, settings: Settings, *, clock: Callable[[], d
 def _print_entries(
     parsed: ParsedFeed, *, source: str, feed_id: str, url: str | None, now: datetime, stories: StoryIndex
 ) -> None:
-    origin = Source(feed_id=feed_id, name=parsed.title or feed_id, url=url or parsed.link or source)
+    if url is None:
+        shown = parsed.link or _shown(source)
+    elif url == split_credentials(source)[0]:
+        shown = _shown(source)  # not redirected: the URL given, its credentials as ***
+    else:
+        shown = redact_url(url)
+    origin = Source(feed_id=feed_id, name=parsed.title or feed_id, url=shown)
     out = sys.stdout
     for entry in parsed.entries:
         member = stories.assign(entry.article_id, entry.title, entry.summary, now)
@@ -161,7 +176,7 @@ def import_opml(args: argparse.Namespace, settings: Settings) -> int:
     except OpmlError as exc:
         raise ConfigError(source=str(path), key="", expected=f"an OPML file ({exc})") from exc
     for url, reason in result.rejected:
-        sys.stderr.write(f"monitor feeds import: skipped {url}: {reason}\n")
+        sys.stderr.write(f"monitor feeds import: skipped {redact_url(url)}: {redact_text(reason, url)}\n")
     new = [f for f in result.feeds if f.url not in taken_urls]
     skipped = len(result.feeds) - len(new)
     if output is None:

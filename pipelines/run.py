@@ -23,6 +23,7 @@ from monitor.bus import Bus, make_bus, topic_specs
 from monitor.config import load_config
 from monitor.events import AlertFiring, AlertResolved
 from monitor.feeds.model import FeedConfig
+from monitor.feeds.urls import redact_url
 from monitor.metrics import StageMetrics, build_info
 from monitor.settings import Settings
 from pipelines.process import claim_metrics_port, serving_metrics, stop_on_signals
@@ -39,11 +40,15 @@ class _Stage(Protocol):
 
 
 def feeds_from_urls(urls: Sequence[str]) -> list[FeedConfig]:
-    """Feed entries for ``--feed URL`` options (ids derived from the URL, so state survives reruns)."""
+    """Feed entries for ``--feed URL`` options (ids derived from the URL, so state survives reruns).
+
+    The id and the name come from the redacted URL: credentials in it are used to fetch only, and a
+    changed password keeps the feed's id (and the ids of its GUID-keyed articles)."""
     feeds = []
     for url in urls:
-        digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:12]
-        feeds.append(FeedConfig(id=f"cli-{digest}", url=url, name=url))
+        shown = redact_url(url)
+        digest = hashlib.sha256(shown.encode("utf-8")).hexdigest()[:12]
+        feeds.append(FeedConfig(id=f"cli-{digest}", url=url, name=shown))
     return feeds
 
 

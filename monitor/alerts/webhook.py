@@ -4,6 +4,9 @@ Never blocks the stream: :meth:`WebhookSink.submit` puts the event on a bounded 
 once; a worker thread delivers, retrying network errors, 429 and 5xx answers with exponential backoff
 (``Retry-After`` honoured, capped). A full queue drops the event (counted ``failed`` and logged). The body
 is the event's JSON, exactly as on the alert topic; receivers dedupe by ``alert_id``, ``state`` and ``at``.
+
+The URL is a secret (webhooks carry their token in the path, the query or ``user:password@``): logs and
+errors show only :attr:`WebhookSink.target`, its scheme and host.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import httpx
 
 from monitor import __version__
 from monitor.events import AlertFiring, AlertResolved
+from monitor.feeds.urls import protect_logger, redact_text, redact_url
 from monitor.metrics import AlerterMetrics
 
 log = logging.getLogger(__name__)
@@ -27,7 +31,10 @@ _STOP = object()
 
 
 class WebhookSink:
-    """Delivers alert events to ``url`` from a worker thread (see the module docstring)."""
+    """Delivers alert events to ``url`` from a worker thread (see the module docstring).
+
+    ``url``: the real address (the secret value of ``alerter.webhook_url``); it must be ``http(s)``.
+    """
 
     def __init__(
         self,
@@ -41,9 +48,12 @@ class WebhookSink:
         backoff_cap: float = 60.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        self.target = redact_url(url, path=False)
+        """The URL as logs may show it: scheme and host, everything else masked."""
         if not url.startswith(("http://", "https://")):
-            raise ValueError(f"webhook URL must be http:// or https://, got {url!r}")
-        self.url = url
+            raise ValueError("webhook URL must be http:// or https:// (the URL is secret: not shown)")
+        self._url = url
+        protect_logger("httpx").hide_path(url)
         self._max_retries = max_retries
         self._metrics = metrics
         self._backoff_base = backoff_base
@@ -57,6 +67,7 @@ class WebhookSink:
         )
         self._thread = threading.Thread(target=self._work, name="alert-webhook", daemon=True)
         self._thread.start()
+        log.info("webhook: alert events are POSTed to %s", self.target)
 
     def submit(self, event: AlertFiring | AlertResolved) -> bool:
         """Queue ``event`` for delivery; False (and counted as failed) if the queue is full."""
@@ -101,9 +112,9 @@ class WebhookSink:
         for attempt in range(self._max_retries + 1):
             delay: float | None = None
             try:
-                response = self._client.post(self.url, content=body, headers=headers)
+                response = self._client.post(self._url, content=body, headers=headers)
             except httpx.HTTPError as exc:
-                reason = f"{type(exc).__name__}: {exc}"
+                reason = redact_text(f"{type(exc).__name__}: {exc}", self._url)
             else:
                 if response.is_success:
                     self._count("ok")
@@ -112,7 +123,12 @@ class WebhookSink:
                 reason = f"HTTP {response.status_code}"
                 if response.status_code != 429 and response.status_code < 500:
                     self._count("failed")
-                    log.warning("webhook refused alert_id=%s: %s (not retried)", event.alert_id, reason)
+                    log.warning(
+                        "webhook %s refused alert_id=%s: %s (not retried)",
+                        self.target,
+                        event.alert_id,
+                        reason,
+                    )
                     return
                 delay = _retry_after(response)
             if attempt == self._max_retries:
@@ -130,7 +146,9 @@ class WebhookSink:
             if self._abort.wait(wait):
                 break
         self._count("failed")
-        log.warning("webhook gave up on alert_id=%s state=%s: %s", event.alert_id, event.state, reason)
+        log.warning(
+            "webhook %s gave up on alert_id=%s state=%s: %s", self.target, event.alert_id, event.state, reason
+        )
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -16,6 +16,12 @@ configured feed's own host and port or the address is in ``allowed_networks``. A
 private address is fetched as configured.
 
 httpx's exceptions never leave this module: they become outcomes.
+
+Credentials in the URL (``user:password@``) are taken out of it and sent as HTTP Basic auth (not to
+another host after a redirect); httpx's own request log lines show URLs redacted
+(:func:`~monitor.feeds.urls.protect_logger`); every ``error`` text has the URL's secrets masked
+(:func:`~monitor.feeds.urls.redact_text`). ``url`` is the real address, for fetching only: never show it
+unredacted.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ from typing import Any, Literal, get_args
 from urllib.parse import urljoin, urlsplit
 
 import httpx
+
+from monitor.feeds.urls import protect_logger, redact_text, split_credentials
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +73,15 @@ class FetchResult:
 
     outcome: Outcome
     url: str
+    """The URL fetched, credentials included (see the module docstring)."""
     final_url: str
+    """Where the body came from after redirects (without the ``user:password@`` of ``url``)."""
     status: int | None = None
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
     """Response headers, names in lower case."""
     error: str | None = None
-    """Why the fetch failed (None for ``ok`` and ``not_modified``)."""
+    """Why the fetch failed (None for ``ok`` and ``not_modified``); never quotes a credential."""
     elapsed: float = 0.0
     bytes_read: int = 0
 
@@ -392,6 +402,7 @@ class HttpxFetcher(Fetcher):
         allowed_networks: tuple[str, ...] = (),
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        protect_logger("httpx")
         self._max_bytes = max_bytes
         self._total_timeout = total_timeout
         self._max_redirects = max_redirects
@@ -431,12 +442,17 @@ class HttpxFetcher(Fetcher):
 
     def _fetch(self, url: str, headers: dict[str, str], started: float) -> FetchResult:
         deadline = started + self._total_timeout
-        final_url = url
+        target, credentials = split_credentials(url)
+        # The client has no auth of its own: None is its default (and the bare URL has no userinfo).
+        auth = httpx.BasicAuth(*credentials) if credentials is not None else None
+        final_url = target
         status: int | None = None
         response_headers: dict[str, str] = {}
         read = 0
 
         def done(outcome: Outcome, error: str | None = None, body: bytes = b"") -> FetchResult:
+            if error is not None:
+                error = redact_text(redact_text(error, final_url), url)
             return FetchResult(
                 outcome=outcome,
                 url=url,
@@ -471,7 +487,11 @@ class HttpxFetcher(Fetcher):
                 timer.daemon = True
                 timer.start()
                 with self._client.stream(
-                    "GET", final_url, headers=headers, extensions={"trace": hop.trace}
+                    "GET",
+                    final_url,
+                    headers=headers,
+                    auth=auth if same_origin else None,  # credentials never go to another host
+                    extensions={"trace": hop.trace},
                 ) as response:
                     status = response.status_code
                     response_headers = {k.lower(): v for k, v in response.headers.items()}

@@ -8,14 +8,20 @@ from datetime import timedelta
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from monitor.durations import Duration
+from monitor.feeds.urls import redact_text, redact_url
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
 class FeedConfig(BaseModel):
-    """One feed: a stable id, its URL, a display name, and optionally its own poll interval."""
+    """One feed: a stable id, its URL, a display name, and optionally its own poll interval.
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+    ``url`` may carry credentials (``https://user:password@host/feed``, ``?token=...``): they are used to
+    fetch it and nowhere else; :attr:`shown_url` and :attr:`shown_name` are what records, logs and CLI
+    output carry (secrets as ``***``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, hide_input_in_errors=True)
 
     id: str
     url: str
@@ -23,6 +29,16 @@ class FeedConfig(BaseModel):
     interval: Duration = Field(default=timedelta(minutes=15))
     language: str | None = None
     tags: tuple[str, ...] = ()
+
+    @property
+    def shown_url(self) -> str:
+        """The URL with its credentials masked (:func:`~monitor.feeds.urls.redact_url`)."""
+        return redact_url(self.url)
+
+    @property
+    def shown_name(self) -> str:
+        """The name, with the URL's secrets masked (a name that is the URL, from ``--feed URL``)."""
+        return redact_text(self.name, self.url)
 
     @field_validator("id")
     @classmethod

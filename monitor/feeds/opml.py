@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from monitor.errors import MonitorError
 from monitor.feeds.model import FeedConfig
 from monitor.feeds.parse import defuse
+from monitor.feeds.urls import redact_url
 
 
 class OpmlError(MonitorError):
@@ -76,7 +77,7 @@ def read_opml(data: bytes, *, taken_ids: Iterable[str] = ()) -> OpmlResult:
                 continue
             if url.startswith("feed://"):
                 url = "http://" + url[len("feed://") :]
-            name = label or urlsplit(url).hostname or url
+            name = label or urlsplit(url).hostname or redact_url(url)
             base = slugify(label or (urlsplit(url).hostname or ""))
             feed_id, n = base, 2
             while feed_id in used:

@@ -41,6 +41,7 @@ from monitor.feeds.model import FeedConfig
 from monitor.feeds.parse import ParsedFeed, parse_feed
 from monitor.feeds.relevance import gate
 from monitor.feeds.schedule import NextPoll, SchedulePolicy, next_poll
+from monitor.feeds.urls import redact_text
 from monitor.metrics import PollerMetrics, StageMetrics
 from monitor.settings import PollerSettings
 from monitor.store.feeds import FeedState, FeedStore
@@ -209,9 +210,9 @@ class Poller:
     def _poll(self, feed: FeedConfig) -> FeedPollResult:
         now = self._clock()
         stored = self._store.load(feed.id)
-        state = (
-            stored.for_url(feed.url) if stored else FeedState(feed_id=feed.id, url=feed.url, created_at=now)
-        )
+        # The state file keeps the redacted URL: credentials live in the config only.
+        shown = feed.shown_url
+        state = stored.for_url(shown) if stored else FeedState(feed_id=feed.id, url=shown, created_at=now)
         fetched = self._fetcher.fetch(feed.url, etag=state.etag, last_modified=state.last_modified)
         outcome: Outcome = fetched.outcome
         error = fetched.error
@@ -231,13 +232,13 @@ class Poller:
                     )
                     body_hash = digest
                 except FetchError as exc:
-                    outcome, error = "parse_error", str(exc)
+                    outcome, error = "parse_error", redact_text(str(exc), feed.url)
             if parsed is not None and parsed.problem:
                 log.info(
                     "feed=%s broken document still yielded %d entries: %s",
                     feed.id,
                     len(parsed.entries),
-                    parsed.problem,
+                    redact_text(parsed.problem, feed.url),
                 )
         self._observe_fetch(feed.id, outcome, fetched)
 
@@ -306,7 +307,7 @@ class Poller:
         touched: list[str] = []
         batch: set[str] = set()
         duplicate = irrelevant = 0
-        source = Source(feed_id=feed.id, name=feed.name, url=feed.url)
+        source = Source(feed_id=feed.id, name=feed.shown_name, url=feed.shown_url)
         for entry in entries:
             aid = entry.article_id
             keys = (aid, *entry.also_known_as)
@@ -517,7 +518,7 @@ class Poller:
                 outcome="server_error",
                 status=None,
                 next_poll_at=decision.at,
-                error=f"unexpected: {exc!r}",
+                error=redact_text(f"unexpected: {exc!r}", feed.url),
             )
 
     # -- the schedule ------------------------------------------------------------------------------------

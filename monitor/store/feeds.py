@@ -75,6 +75,7 @@ class FeedState:
 
     feed_id: str
     url: str
+    """The feed's URL as shown (credentials masked: the poller stores ``FeedConfig.shown_url``)."""
     created_at: datetime
     etag: str | None = None
     last_modified: str | None = None

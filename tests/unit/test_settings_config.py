@@ -165,3 +165,36 @@ def test_allowed_networks_must_be_networks():
     assert settings.poller.allowed_networks == ("10.0.0.0/8", "192.168.1.7")
     with pytest.raises(ConfigError, match="MONITOR_POLLER__ALLOWED_NETWORKS"):
         load_settings({"MONITOR_POLLER__ALLOWED_NETWORKS": '["intranet"]'})
+
+
+def test_the_webhook_url_is_a_secret_checked_at_load():
+    url = "https://hooks.example/services/T0/B0/XyZ"
+    settings = load_settings({"MONITOR_ALERTER__WEBHOOK_URL": url})
+    assert settings.alerter.webhook_url is not None
+    assert settings.alerter.webhook_url.get_secret_value() == url
+    assert "XyZ" not in repr(settings) + str(settings.alerter)
+    assert load_settings({"MONITOR_ALERTER__WEBHOOK_URL": ""}).alerter.webhook_url is None
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://admin:token@x", "admin:token@x", "https://admin:token@", "http://x:99999/token"]
+)
+def test_a_bad_webhook_url_is_a_config_error_that_hides_it(url):
+    with pytest.raises(ConfigError) as info:
+        load_settings({"MONITOR_ALERTER__WEBHOOK_URL": url})
+    assert info.value.key == "MONITOR_ALERTER__WEBHOOK_URL"
+    assert "http:// or https://" in str(info.value)
+    assert "token" not in str(info.value)
+    assert "token" not in str(info.value.__cause__)
+
+
+def test_a_bad_webhook_url_stops_the_cli_before_any_state_file(tmp_path, monkeypatch, capsys):
+    from monitor.cli import main
+
+    monkeypatch.setenv("MONITOR_ALERTER__WEBHOOK_URL", "ftp://admin:token@x")
+    state = tmp_path / "state"
+    assert main(["run", "--once", "--state-dir", str(state)]) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith("monitor: configuration error: environment: MONITOR_ALERTER__WEBHOOK_URL: expected")
+    assert "token" not in out + err
+    assert not state.exists()

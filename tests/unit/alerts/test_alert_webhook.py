@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -186,3 +187,27 @@ def test_body_is_compact_json_with_alert_id(receiver_factory):
     assert receiver.done.wait(10)
     s.close()
     assert json.loads(receiver.bodies[0])["alert_id"] == "id7"
+
+
+def test_a_bad_url_error_does_not_quote_it():
+    with pytest.raises(ValueError, match="http") as info:
+        WebhookSink("ftp://admin:token@x/hook")
+    assert "token" not in str(info.value)
+
+
+def test_logs_show_only_the_scheme_and_host(receiver_factory, caplog):
+    receiver = receiver_factory([404])
+    url = receiver.url.replace("http://", "http://admin:pw-secret@") + "/T0/path-secret?sig=sig-secret"
+    registry = CollectorRegistry()
+    with caplog.at_level(logging.DEBUG):
+        s = sink(url, registry, max_retries=0)
+        assert s.target == receiver.url.replace("http://", "http://admin:***@").removesuffix("/hook") + "/***"
+        s.submit(alert())
+        deadline = time.monotonic() + 10
+        while outcomes(registry)["failed"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        s.close()
+    assert receiver.headers[0]["Authorization"].startswith("Basic ")  # the credentials were used
+    assert s.target in caplog.text
+    assert "refused" in caplog.text
+    assert "secret" not in caplog.text
