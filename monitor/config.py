@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from monitor.alerts.rules import RuleConfig
 from monitor.durations import Duration
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, expectation, problem_line, shown_input
 from monitor.feeds.model import FeedConfig
 from monitor.feeds.urls import redact_url
 
@@ -77,7 +77,7 @@ def _shown(value: Any) -> Any:
         return {k: _shown(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_shown(v) for v in value]
-    return value
+    return shown_input(value)
 
 
 def parse_config(data: Any, *, source: str) -> MonitorConfig:
@@ -89,15 +89,17 @@ def parse_config(data: Any, *, source: str) -> MonitorConfig:
     try:
         return MonitorConfig.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        expected = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            expected = "no such key"
-        elif error["type"] == "missing":
-            expected = "this key (it is required)"
+        problems = []
+        for error in exc.errors():
+            loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            problems.append((_key(loc), expectation(error), _shown(error.get("input"))))
+        (key, expected, got), rest = problems[0], problems[1:]
         raise ConfigError(
-            source=source, key=_key(loc), expected=expected, got=_shown(error.get("input"))
+            source=source,
+            key=key,
+            expected=expected,
+            got=got,
+            more=[problem_line(source, k, e, g) for k, e, g in rest],
         ) from exc
 
 

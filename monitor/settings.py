@@ -26,7 +26,7 @@ from pydantic_settings import (
 )
 
 from monitor.durations import Duration
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, expectation, problem_line, shown_input
 
 ENV_PREFIX = "MONITOR_"
 ENV_NESTED_DELIMITER = "__"
@@ -359,12 +359,20 @@ def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:
         values = _deep_merge(values, {k: v for k, v in overrides.items() if v is not None})
         return Settings(**values)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        loc = [str(p) for p in error["loc"]]
-        key = ENV_PREFIX + ENV_NESTED_DELIMITER.join(p.upper() for p in loc)
-        got = None if _is_secret(loc) else error.get("input")
-        expected = error["msg"].removeprefix("Value error, ")
-        raise ConfigError(source="environment", key=key, expected=expected, got=got) from exc
+        problems = []
+        for error in exc.errors():
+            loc = [str(p) for p in error["loc"]]
+            key = ENV_PREFIX + ENV_NESTED_DELIMITER.join(p.upper() for p in loc)
+            got = None if _is_secret(loc) else shown_input(error.get("input"))
+            problems.append((key, expectation(error), got))
+        (key, expected, got), rest = problems[0], problems[1:]
+        raise ConfigError(
+            source="environment",
+            key=key,
+            expected=expected,
+            got=got,
+            more=[problem_line("environment", k, e, g) for k, e, g in rest],
+        ) from exc
 
 
 def _is_secret(loc: list[str]) -> bool:

@@ -198,3 +198,30 @@ def test_a_bad_webhook_url_stops_the_cli_before_any_state_file(tmp_path, monkeyp
     assert err.startswith("monitor: configuration error: environment: MONITOR_ALERTER__WEBHOOK_URL: expected")
     assert "token" not in out + err
     assert not state.exists()
+
+
+def test_every_mistake_of_a_config_file_is_reported_at_once():
+    data = {
+        "feeds": [{"id": "a", "url": "https://a.example/rss", "colour": "red"}],
+        "signals": {"allowed_lateness": "-1h"},
+        "rules": "not a list",
+    }
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data, source="m.yaml")
+    error = caught.value
+    assert len(error.more) == 3  # the feed also lacks its name
+    text = str(error)
+    assert "feeds[0].name: expected this key (it is required)" in text
+    assert "feeds[0].colour: expected no such key" in text
+    assert "signals.allowed_lateness: expected a value of at least 0s, got '-1h'" in text
+    assert "m.yaml: rules: expected" in text
+    assert "\n" not in text  # one line
+
+
+def test_bounds_read_as_english_not_as_pydantic_sentences():
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"MONITOR_POLLER__READ_TIMEOUT": "0s", "MONITOR_POLLER__WORKERS": "0"})
+    text = str(caught.value)
+    assert "MONITOR_POLLER__READ_TIMEOUT: expected a value of at least 0.1s, got '0s'" in text, text
+    assert "MONITOR_POLLER__WORKERS: expected a value of at least 1, got '0'" in text
+    assert "Input should be" not in text
