@@ -599,11 +599,14 @@ class Poller:
         return self._scheduler is not None and bool(self._scheduler.running)
 
     def health(self) -> tuple[bool, str]:
-        """For ``/healthz``: running, with a count of failing feeds in the message."""
+        """For ``/healthz``: running, with a count of failing feeds in the message; unhealthy
+        ("degraded") when every feed is failing, since then nothing at all comes in."""
         failing = sorted(fid for fid, s in self._known.items() if s.failures and fid in self._feeds)
         detail = f"{len(self._feeds)} feeds, {len(failing)} failing"
         if self._scheduler is not None and not self.running:
             return False, f"scheduler stopped; {detail}"
+        if self._feeds and len(failing) == len(self._feeds):
+            return False, f"degraded: every feed is failing; {detail}"
         return True, f"ok; {detail}"
 
     def close(self) -> None:

@@ -406,7 +406,9 @@ def test_a_failing_feed_is_logged_once_per_change(
     feed_server.add_sequence("/f", [*failing, Response(BODY), Response(BODY)])
     rig = make_rig([feed(feed_server, "/f")])
     caplog.set_level(logging.INFO, logger="monitor.feeds.poller")
-    outcomes = [rig.poller.poll_feed("f").outcome for _ in range(6)]
+    outcomes = [rig.poller.poll_feed("f").outcome for _ in range(3)]
+    assert rig.poller.health() == (False, "degraded: every feed is failing; 1 feeds, 1 failing")
+    outcomes += [rig.poller.poll_feed("f").outcome for _ in range(3)]
     assert outcomes == ["server_error"] * 3 + ["client_error", "ok", "ok"]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2  # failing with server_error, then with client_error: once each
