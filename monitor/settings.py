@@ -92,6 +92,7 @@ class PollerSettings(_Section):
     an article stays a candidate for near-duplicate story clustering; ``relevance_threshold``: the India-US
     gate's minimum hint; ``seen_retention``: how long an article id is remembered after it was last seen;
     ``start_spread``: first polls of feeds not polled before are spread over this much time after start;
+    ``max_entries``: of a feed's entries, only this many of the newest are read per poll;
     ``allowed_networks``: addresses or CIDR networks a redirect may lead to although they are not public
     (by default a redirect may only reach a loopback, private or link-local address on the feed's own host
     and port; as JSON in the environment, ``MONITOR_POLLER__ALLOWED_NETWORKS='["10.0.0.0/8"]'``).
@@ -129,6 +130,7 @@ class PollerSettings(_Section):
     relevance_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     start_spread: Duration = Field(default=timedelta(seconds=30), ge=timedelta(0), le=timedelta(days=1))
     allowed_networks: tuple[str, ...] = ()
+    max_entries: int = Field(default=300, ge=1, le=10_000)
 
     @field_validator("allowed_networks")
     @classmethod

@@ -38,7 +38,7 @@ from monitor.events import ArticleFetched, Source
 from monitor.feeds.cluster import StoryIndex, StoryMember
 from monitor.feeds.fetch import SUCCESS_OUTCOMES, Fetcher, FetchResult, Outcome
 from monitor.feeds.model import FeedConfig
-from monitor.feeds.parse import ParsedFeed, parse_feed
+from monitor.feeds.parse import FeedEntry, ParsedFeed, parse_feed
 from monitor.feeds.relevance import gate
 from monitor.feeds.schedule import NextPoll, SchedulePolicy, next_poll
 from monitor.feeds.urls import redact_text
@@ -299,7 +299,14 @@ class Poller:
         """Split the entries into new articles, duplicates and irrelevant ones; claim the new ids."""
         if parsed is None or not parsed.entries:
             return [], [], [], [], 0, 0
-        entries = parsed.entries
+        entries = newest_entries(parsed.entries, self._settings.max_entries)
+        if len(entries) < len(parsed.entries):
+            log.info(
+                "feed=%s has %d entries: only the newest %d are read (poller.max_entries)",
+                feed.id,
+                len(parsed.entries),
+                len(entries),
+            )
         known = self._store.seen(i for e in entries for i in (e.article_id, *e.also_known_as))
         articles: list[ArticleFetched] = []
         members: list[StoryMember] = []
@@ -614,6 +621,21 @@ class Poller:
         self.stop()
         self._fetcher.close()
         self._store.close()
+
+
+def newest_entries(entries: Sequence[FeedEntry], limit: int) -> Sequence[FeedEntry]:
+    """At most ``limit`` entries: the newest by ``published_at`` (undated ones count as new: the poller
+    dates them when it first sees them), in the feed's own order."""
+    if len(entries) <= limit:
+        return entries
+    floor = datetime.min.replace(tzinfo=UTC)
+    order = sorted(
+        range(len(entries)),
+        key=lambda i: (entries[i].published_at is None, entries[i].published_at or floor),
+        reverse=True,
+    )
+    kept = set(order[:limit])
+    return [e for i, e in enumerate(entries) if i in kept]
 
 
 def _rounded(delay: timedelta) -> timedelta:

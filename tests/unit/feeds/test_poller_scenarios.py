@@ -470,3 +470,25 @@ def test_non_unique_guids_do_not_drop_articles(feed_server: FeedServer, make_rig
     rig = make_rig([feed(feed_server, "/dupguid")])
     assert rig.poller.poll_feed("dupguid").published == 4
     assert rig.poller.poll_feed("dupguid").published == 0
+
+
+def test_only_the_newest_entries_of_a_huge_feed_are_read(feed_server: FeedServer, make_rig: MakeRig) -> None:
+    # 50 dated India-US items, shuffled in the document, plus one undated: with max_entries=5 the four
+    # newest dated ones and the undated one (dated on first sight) are read.
+    items = [
+        {
+            "title": f"India and US trade talks, round {n}",
+            "link": f"https://n.example/round-{n}",
+            "description": "New Delhi and Washington met on tariffs.",
+            "pub_date": f"Mon, 02 Feb 2026 {n // 60:02d}:{n % 60:02d}:00 GMT",
+        }
+        for n in range(50)
+    ]
+    items = items[25:] + items[:25]
+    undated = {"title": "India, US undated item", "link": "https://n.example/undated", "description": "x"}
+    feed_server.add("/huge", rss_feed([*items, undated]))
+    rig = make_rig([feed(feed_server, "/huge")], max_entries=5)
+    result = rig.poller.poll_feed("huge")
+    assert result.outcome == "ok"
+    urls = sorted(a.url for a in rig.articles())
+    assert urls == sorted([f"https://n.example/round-{n}" for n in (46, 47, 48, 49)] + [undated["link"]])
