@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, get_args
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -23,10 +22,12 @@ from pydantic_settings import (
     EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from monitor.durations import Duration
 from monitor.errors import ConfigError, expectation, problem_line, shown_input
+from monitor.feeds.urls import is_http_url
 
 ENV_PREFIX = "MONITOR_"
 ENV_NESTED_DELIMITER = "__"
@@ -231,16 +232,6 @@ class AlerterSettings(_Section):
         return value
 
 
-def is_http_url(url: str) -> bool:
-    """Whether ``url`` is an absolute ``http(s)://`` URL with a host (and, if any, a valid port)."""
-    try:
-        parts = urlsplit(url.strip())
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
-    except ValueError:
-        return False
-    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
-
-
 class MetricsSettings(_Section):
     """The ``/metrics`` and ``/healthz`` endpoint of this process (port 0: none).
 
@@ -357,7 +348,17 @@ def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:
     if cache is not None:
         values["scorer"] = {"model_cache": str(cache)}
     try:
-        values = _deep_merge(values, _MappingEnvSource(Settings, environ)())
+        from_env = _MappingEnvSource(Settings, environ)()
+    except SettingsError as exc:
+        # A section given whole (MONITOR_KAFKA='...') must be JSON; pydantic-settings says only which field.
+        name = ENV_PREFIX + str(exc).split('field "', 1)[-1].split('"', 1)[0].upper()
+        raise ConfigError(
+            source="environment",
+            key=name,
+            expected=f"a JSON object, or the nested variables ({name}{ENV_NESTED_DELIMITER}...)",
+        ) from None
+    try:
+        values = _deep_merge(values, from_env)
         values = _deep_merge(values, {k: v for k, v in overrides.items() if v is not None})
         return Settings(**values)
     except ValidationError as exc:

@@ -30,7 +30,7 @@ from monitor.feeds.cluster import StoryIndex
 from monitor.feeds.opml import OpmlError, read_opml, slugify
 from monitor.feeds.parse import ParsedFeed, parse_feed
 from monitor.feeds.relevance import gate
-from monitor.feeds.urls import redact_text, redact_url, split_credentials
+from monitor.feeds.urls import is_http_url, redact_text, redact_url, split_credentials
 from monitor.settings import Settings
 from pipelines.poller import build_fetcher
 
@@ -73,6 +73,10 @@ def check(args: argparse.Namespace, settings: Settings, *, clock: Callable[[], d
     try:
         for source in args.sources:
             now = clock()
+            if _is_url(source) and not is_http_url(source):
+                _error(source, "client_error", "not a valid http(s) URL")
+                failed += 1
+                continue
             feed_id = _feed_id(source)
             url: str | None = None
             if _is_url(source):

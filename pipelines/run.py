@@ -21,9 +21,10 @@ from prometheus_client import CollectorRegistry
 
 from monitor.bus import Bus, make_bus, topic_specs
 from monitor.config import load_config
+from monitor.errors import ConfigError
 from monitor.events import AlertFiring, AlertResolved
 from monitor.feeds.model import FeedConfig
-from monitor.feeds.urls import redact_url
+from monitor.feeds.urls import is_http_url, redact_url
 from monitor.metrics import StageMetrics, build_info
 from monitor.settings import Settings
 from pipelines.process import claim_metrics_port, serving_metrics, stop_on_signals
@@ -47,6 +48,10 @@ def feeds_from_urls(urls: Sequence[str]) -> list[FeedConfig]:
     feeds = []
     for url in urls:
         shown = redact_url(url)
+        if not is_http_url(url):
+            raise ConfigError(
+                source="command line", key="--feed", expected="an http:// or https:// URL", got=shown
+            )
         digest = hashlib.sha256(shown.encode("utf-8")).hexdigest()[:12]
         feeds.append(FeedConfig(id=f"cli-{digest}", url=url, name=shown))
     return feeds

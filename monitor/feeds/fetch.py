@@ -43,7 +43,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from monitor.feeds.urls import protect_logger, redact_text, split_credentials
+from monitor.feeds.urls import is_http_url, protect_logger, redact_text, redact_url, split_credentials
 
 log = logging.getLogger(__name__)
 
@@ -435,6 +435,10 @@ class HttpxFetcher(Fetcher):
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
+        if not is_http_url(url):
+            return FetchResult(
+                outcome="client_error", url=url, final_url=redact_url(url), error="not a valid http(s) URL"
+            )
         with self._limiter.slot(url):
             started = time.monotonic()
             result = self._fetch(url, headers, started)

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from monitor.durations import Duration
-from monitor.feeds.urls import redact_text, redact_url
+from monitor.feeds.urls import is_http_url, redact_text, redact_url
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
@@ -50,8 +50,8 @@ class FeedConfig(BaseModel):
     @field_validator("url")
     @classmethod
     def _http(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("an http:// or https:// URL")
+        if not is_http_url(value):
+            raise ValueError("an http:// or https:// URL with a host")
         return value
 
     @field_validator("interval")

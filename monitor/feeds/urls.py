@@ -330,3 +330,13 @@ def protect_logger(name: str = "httpx") -> RedactUrlArgs:
     """Attach :data:`HTTP_LOG_FILTER` to the logger ``name`` (idempotent); returns the filter."""
     logging.getLogger(name).addFilter(HTTP_LOG_FILTER)
     return HTTP_LOG_FILTER
+
+
+def is_http_url(url: str) -> bool:
+    """Whether ``url`` is an absolute ``http(s)://`` URL with a host (and, if any, a valid port)."""
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)

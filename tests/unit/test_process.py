@@ -87,3 +87,53 @@ def test_config_and_log_level_are_accepted_before_and_after_the_command(
 
     args = build_parser().parse_args(argv)
     assert (None if args.config is None else str(args.config), args.log_level) == (config, level)
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "code", "message"),
+    [
+        (
+            ["run", "--once", "--feed", "file:///etc/passwd"],
+            {},
+            2,
+            "monitor: configuration error: command line: --feed: expected an http:// or https:// URL",
+        ),
+        (
+            ["run", "--once", "--feed", "http://[::1/x"],
+            {},
+            2,
+            "monitor: configuration error: command line: --feed: expected an http:// or https:// URL",
+        ),
+        (
+            ["feeds", "check", "http://[::1/x"],
+            {},
+            1,
+            "monitor feeds check: http://[::1/x: client_error: not a valid http(s) URL",
+        ),
+        (
+            ["topics", "create"],
+            {"MONITOR_KAFKA": "notjson"},
+            2,
+            "environment: MONITOR_KAFKA: expected a JSON object, or the nested variables",
+        ),
+    ],
+    ids=["file-url", "broken-ipv6", "check-broken-ipv6", "section-not-json"],
+)
+def test_bad_command_line_input_is_one_clear_line(
+    argv: list[str], env: dict[str, str], code: int, message: str, tmp_path: Path
+) -> None:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("MONITOR_", "KAFKA_"))}
+    environ.update(PYTHONPATH=str(ROOT), MONITOR_METRICS__PORT="0", **env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", *argv],
+        env=environ,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == code, proc.stderr[-2000:]
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr
