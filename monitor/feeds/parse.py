@@ -4,13 +4,15 @@ Fetching is elsewhere (:mod:`monitor.feeds.fetch`): this module gets the body, t
 (Content-Type for the charset, Content-Language) and the final URL (for relative links) and returns a
 :class:`ParsedFeed` or raises :class:`~monitor.errors.FetchError` with outcome ``parse_error``.
 
-Safety: the document type declaration's internal subset is removed *before* feedparser sees the bytes, so
-entity declarations in the XML (``<!ENTITY lol9 "&lol8;&lol8;...">``, the "billion laughs") are never
-expanded, whichever of feedparser's parsers (expat through SAX, or its loose SGML parser) ends up reading
-the document. External DTDs are never fetched.
+Safety: entity declarations in the XML (``<!ENTITY lol9 "&lol8;&lol8;...">``, the "billion laughs", or
+one big entity referenced many times) are never expanded and external entities never resolved, whichever
+of feedparser's parsers (expat through SAX, or its loose SGML parser) ends up reading the document. The
+document is first decoded by feedparser's own rules and re-encoded as UTF-8 (so UTF-7, UTF-16, EBCDIC...
+cannot hide ``<!ENTITY`` from the scan), then :func:`defuse` rebuilds its prolog without any internal
+subset, and the bytes feedparser gets are exactly those. External DTDs are never fetched.
 
-Broken documents that still yield entries (feedparser's ``bozo``) are used; the problem is reported in
-:attr:`ParsedFeed.problem` for the caller to log.
+Broken documents that still yield entries (feedparser's ``bozo``) are used; the problem, and what defusing
+removed, is reported in :attr:`ParsedFeed.problem` for the caller to log.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any, Literal
 from urllib.parse import urljoin
 
 import feedparser
+from feedparser.encodings import convert_to_utf8
 
 from monitor.errors import FetchError
 from monitor.feeds.cluster import tokens
@@ -113,7 +116,8 @@ class ParsedFeed:
     version: str
     ttl: timedelta | None
     problem: str | None
-    """Why feedparser flagged the document as broken (``bozo``) although it yielded what is here."""
+    """Why feedparser flagged the document as broken (``bozo``) although it yielded what is here, and/or
+    that DTD declarations were removed before parsing (:data:`DEFUSED_NOTE`)."""
     skipped: int = 0
     """Entries dropped because they had neither a title, a summary nor a link."""
 
@@ -133,9 +137,16 @@ _NULL_PATTERNS = (
     (b"\x00<\x00!", "utf-16-be"),
 )
 _XML_DECL_ENCODING = re.compile(rb"^(\s*<\?xml[^>]*?encoding\s*=\s*)([\"'])[^\"']*\2", re.IGNORECASE)
-_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
-_FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
 _CHARSET = re.compile(r";\s*charset\s*=\s*[^;]*", re.IGNORECASE)
+_SPACES = re.compile(rb"[ \t\r\n]+")
+_DOCTYPE_TOKEN = re.compile(rb"<!--|[\"'\[\]>]")
+_DECLARATION = re.compile(rb"<!(?:ENTITY|DOCTYPE)", re.IGNORECASE)
+_ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
+_FEEDPARSER_PROLOG_END = re.compile(rb"<\w")
+"""Where feedparser's ``replace_doctype`` stops reading the prolog: it re-declares every ``<!ENTITY ...>``
+line it finds before this (in a comment, a literal, anywhere) whose value has no ``&``."""
+
+DEFUSED_NOTE = "DTD entity declarations removed before parsing (never expanded)"
 
 
 def _wide_encoding(data: bytes) -> tuple[str, int] | None:
@@ -149,7 +160,8 @@ def _wide_encoding(data: bytes) -> tuple[str, int] | None:
 
 
 def to_ascii_compatible(data: bytes, headers: dict[str, str]) -> bytes:
-    """UTF-16/32 documents re-encoded as UTF-8 (so the DOCTYPE scan below sees them); others unchanged.
+    """UTF-16/32 documents re-encoded as UTF-8, including those feedparser's sniffing misses (no BOM, a
+    document opening with ``<!``); others unchanged.
 
     The XML declaration and the HTTP charset are rewritten to match. ``headers`` is updated in place.
     """
@@ -165,64 +177,123 @@ def to_ascii_compatible(data: bytes, headers: dict[str, str]) -> bytes:
     return out
 
 
+def to_utf8(data: bytes, headers: Mapping[str, str]) -> tuple[bytes, BaseException | None]:
+    """The document as feedparser reads it: decoded by feedparser's own rules (BOM, HTTP charset, XML
+    declaration, RFC 3023, its fallbacks), re-encoded as UTF-8 under an ``encoding='utf-8'`` declaration;
+    and the encoding problem feedparser reports for it (a charset override, a non-XML media type), if any.
+
+    Defusing has to read the characters the parsers read: the raw bytes of a UTF-7 document
+    (``+ADw-!ENTITY``), an EBCDIC one, ISO-2022 escapes or HZ line continuations hide ``<!ENTITY``.
+    Given the result and a UTF-8 charset (:func:`utf8_headers`), feedparser decodes it unchanged.
+    May raise UnicodeError (a codec that decodes to lone surrogates, say).
+    """
+    state: dict[str, Any] = {}
+    out = convert_to_utf8(dict(headers), data, state)
+    if not state.get("encoding") or not isinstance(out, bytes):
+        # Not seen: its last fallback (ISO-8859-2) decodes any byte. Undecoded bytes are never parsed.
+        raise UnicodeError("no encoding decodes the document")
+    problem = state.get("bozo_exception")
+    return out, problem if isinstance(problem, BaseException) else None
+
+
+def utf8_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Response headers for a document :func:`to_utf8` produced: XML, UTF-8 (its problems already taken)."""
+    out = {k: v for k, v in headers.items() if k != "content-type"}
+    out["content-type"] = "application/xml; charset=utf-8"
+    return out
+
+
 def _doctype_end(data: bytes, start: int) -> tuple[int, int | None]:
     """End (exclusive) of the declaration at ``start`` and where its internal subset opens (or None)."""
-    i = start + len(b"<!DOCTYPE")
     n = len(data)
     depth = 0
-    quote: int | None = None
     subset_at: int | None = None
-    while i < n:
-        c = data[i]
-        if quote is not None:
-            if c == quote:
-                quote = None
-        elif data.startswith(b"<!--", i):
-            close = data.find(b"-->", i + 4)
+    i = start + len(b"<!DOCTYPE")
+    while (match := _DOCTYPE_TOKEN.search(data, i)) is not None:
+        token = match.group()
+        i = match.end()
+        if token == b"<!--":
+            close = data.find(b"-->", i)
             if close < 0:
                 return n, subset_at
             i = close + 3
-            continue
-        elif c in (0x22, 0x27):  # " '
-            quote = c
-        elif c == 0x5B:  # [
+        elif token in (b'"', b"'"):
+            close = data.find(token, i)
+            if close < 0:
+                return n, subset_at
+            i = close + 1
+        elif token == b"[":
             if subset_at is None:
-                subset_at = i
+                subset_at = match.start()
             depth += 1
-        elif c == 0x5D:  # ]
+        elif token == b"]":
             depth -= 1
-        elif c == 0x3E and depth <= 0:  # >
-            return i + 1, subset_at
-        i += 1
+        elif depth <= 0:  # >
+            return i, subset_at
     return n, subset_at
 
 
-def defuse(data: bytes) -> tuple[bytes, bool]:
-    """Remove the internal subset (entity declarations) of every DOCTYPE in the prolog.
+def _plain(inner: bytes) -> bool:
+    """No markup inside a kept prolog construct: feedparser's regular expressions then see it as a whole."""
+    return b"<" not in inner and b">" not in inner
 
-    Returns the new bytes and whether anything was removed. A DOCTYPE without an internal subset (RSS
-    0.91's Netscape DTD reference) is kept: it names the format and nothing is ever fetched from it.
+
+def defuse(data: bytes) -> tuple[bytes, bool]:
+    """Rebuild the prolog without entity declarations; returns the new bytes and whether any were removed.
+
+    The prolog is read as an XML parser reads it, whatever it holds: whitespace, comments (dropped: they
+    may hold ``<a`` or ``<!ENTITY`` text that feedparser's own prolog scan trips on), processing
+    instructions (kept when they hold no markup), and DOCTYPEs, wherever they are before the root element:
+    each loses its internal subset, and one with markup left in it is dropped. A DOCTYPE without an
+    internal subset (RSS 0.91's Netscape DTD, XHTML's) is kept: it names the format and nothing is ever
+    fetched from it. After the prolog, ``<!ENTITY`` text up to where feedparser stops looking for entity
+    declarations (the first ``<`` and letter) is escaped: garbage before the root element, or the start
+    of a root element whose name is not ASCII. Run it on the decoded document (:func:`to_utf8`).
     """
-    removed = False
-    pos = 0
-    out = bytearray()
-    while True:
-        match = _DOCTYPE.search(data, pos)
-        first = _FIRST_ELEMENT.search(data, pos)
-        if match is None or (first is not None and first.start() < match.start()):
-            break
-        end, subset_at = _doctype_end(data, match.start())
-        out += data[pos : match.start()]
-        if subset_at is None:
-            out += data[match.start() : end]
+    defused = False
+    pos = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    out = bytearray(data[:pos])
+    n = len(data)
+    while pos < n:
+        if (spaces := _SPACES.match(data, pos)) is not None:
+            out += spaces.group()
+            pos = spaces.end()
+        elif data.startswith(b"<!--", pos):
+            close = data.find(b"-->", pos + 4)
+            if close < 0:
+                break
+            defused |= _DECLARATION.search(data, pos, close) is not None
+            pos = close + 3
+        elif data.startswith(b"<?", pos):
+            close = data.find(b"?>", pos + 2)
+            if close < 0:
+                break
+            if _plain(data[pos + 2 : close]):
+                out += data[pos : close + 2]
+            else:
+                defused |= _DECLARATION.search(data, pos, close) is not None
+            pos = close + 2
+        elif data[pos : pos + len(b"<!DOCTYPE")].upper() == b"<!DOCTYPE":
+            end, subset_at = _doctype_end(data, pos)
+            kept = data[pos:end] if subset_at is None else data[pos:subset_at].rstrip() + b">"
+            inner = kept[len(b"<!DOCTYPE") : -1]
+            whole = kept.endswith(b">") and _plain(inner) and b"[" not in inner
+            if whole:
+                out += kept
+            defused |= subset_at is not None or not whole
+            pos = end
         else:
-            out += data[match.start() : subset_at].rstrip() + b">"
-            removed = True
-        pos = end
-    if not removed:
-        return data, False
-    out += data[pos:]
-    return bytes(out), True
+            break
+    rest = data[pos:]
+    first = _FEEDPARSER_PROLOG_END.search(rest)
+    head_end = len(rest) if first is None else first.start()
+    head = rest[:head_end]
+    escaped = _ENTITY_DECL.sub(b"&lt;!ENTITY", head)
+    if escaped != head:
+        defused = True
+    elif len(out) == pos:
+        return data, defused  # nothing dropped (only ever shorter): no copy of a large document
+    return bytes(out) + escaped + rest[head_end:], defused
 
 
 # --------------------------------------------------------------------------------------------------
@@ -389,6 +460,16 @@ def _describe_bozo(result: Mapping[str, Any]) -> str:
     return f"{type(exc).__name__}: {text}"[:300]
 
 
+def _with_defused(reason: str, defused: bool) -> str:
+    return f"{reason}; {DEFUSED_NOTE}" if defused else reason
+
+
+def _problem(bozo: str | None, defused: bool) -> str | None:
+    if bozo is None:
+        return DEFUSED_NOTE if defused else None
+    return _with_defused(bozo, defused)
+
+
 def parse_feed(
     body: bytes,
     *,
@@ -413,13 +494,21 @@ def parse_feed(
     # made-up URL. Links are resolved here instead (xml:base inside the document still applies).
     wanted: dict[str, str] = {k: lowered[k] for k in ("content-type", "content-language") if k in lowered}
     data = to_ascii_compatible(body, wanted)
-    data, _defused = defuse(data)
     try:
+        data, encoding_problem = to_utf8(data, wanted)
+        # What feedparser parses is exactly what defuse returns: decoding it again as UTF-8 changes nothing.
+        data, defused = defuse(data)
         result = feedparser.parse(
-            io.BytesIO(data), response_headers=wanted, resolve_relative_uris=False, sanitize_html=False
+            io.BytesIO(data),
+            response_headers=utf8_headers(wanted),
+            resolve_relative_uris=False,
+            sanitize_html=False,
         )
     except Exception as exc:  # feedparser has no exception hierarchy; anything it raises is a parse failure
         raise FetchError(f"feedparser failed: {type(exc).__name__}: {exc}", outcome="parse_error") from exc
+    if encoding_problem is not None and not result.get("bozo"):
+        # As feedparser reports it when it decodes the original: a parse error takes precedence.
+        result["bozo"], result["bozo_exception"] = True, encoding_problem
     feed: Mapping[str, Any] = result.get("feed", {})
     raw_entries: list[Mapping[str, Any]] = list(result.get("entries", []))
     version = str(result.get("version") or "")
@@ -428,7 +517,7 @@ def parse_feed(
         reason = "not an RSS or Atom feed" if not version else _describe_bozo(result)
         if bozo and not version:
             reason += f" ({_describe_bozo(result)})"
-        raise FetchError(reason, outcome="parse_error")
+        raise FetchError(_with_defused(reason, defused), outcome="parse_error")
     base = url if url and url.startswith(("http://", "https://")) else None
     site = canonical_url(_text_of(feed, "link"), base)
     if base is None:
@@ -448,7 +537,8 @@ def parse_feed(
         drafts.append(draft)
     if not drafts and bozo:
         raise FetchError(
-            f"no usable entries in a broken document ({_describe_bozo(result)})", outcome="parse_error"
+            _with_defused(f"no usable entries in a broken document ({_describe_bozo(result)})", defused),
+            outcome="parse_error",
         )
     return ParsedFeed(
         entries=tuple(_assign_ids(drafts, feed_id, site)),
@@ -456,6 +546,6 @@ def parse_feed(
         link=site,
         version=version,
         ttl=_ttl(feed),
-        problem=_describe_bozo(result) if bozo else None,
+        problem=_problem(_describe_bozo(result) if bozo else None, defused),
         skipped=skipped,
     )
