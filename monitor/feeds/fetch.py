@@ -62,8 +62,8 @@ OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 SUCCESS_OUTCOMES: frozenset[str] = frozenset({"not_modified", "ok"})
 
 ACCEPT = (
-    "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, application/xml;q=0.9, "
-    "text/xml;q=0.9, */*;q=0.5"
+    "application/rss+xml, application/atom+xml, application/feed+json, application/rdf+xml;q=0.9, "
+    "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
 )
 
 

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import codecs
 import io
+import json
 import re
 import time
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urljoin
@@ -384,7 +385,7 @@ class _Draft:
 
 
 def _draft(raw: Mapping[str, Any], base: str | None, now: datetime) -> _Draft | None:
-    title = truncate(clean_text(_text_of(raw, "title")), MAX_TITLE_CHARS)
+    title = truncate(clean_text(_text_of(raw, "title"), literal_unknown=True), MAX_TITLE_CHARS)
     summary = truncate(clean_text(_summary_source(raw)), MAX_SUMMARY_CHARS)
     guid = _text_of(raw, "id").strip() or None
     url = canonical_url(_text_of(raw, "feedburner_origlink"))
@@ -402,6 +403,8 @@ def _draft(raw: Mapping[str, Any], base: str | None, now: datetime) -> _Draft | 
         title = truncate(summary, 160) if summary else ""
     if not title and url is None:
         return None
+    if not title and url is not None:
+        title = url  # untitled and without text: titled by its link, as feed readers do
     return _Draft(url, title, summary, _entry_date(raw, now), _entry_language(raw), guid)
 
 
@@ -489,6 +492,9 @@ def parse_feed(
     now = now or datetime.now(UTC)
     if not body.strip():
         raise FetchError("empty document", outcome="parse_error")
+    if _looks_like_json(body):
+        fields, items, kind = _json_feed(body)
+        return _normalise(fields, items, kind, feed_id=feed_id, url=url, language=language, now=now)
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
     # No Content-Location: feedparser would resolve GUIDs against it too, turning a bare GUID ("1234") into a
     # made-up URL. Links are resolved here instead (xml:base inside the document still applies).
@@ -518,6 +524,31 @@ def parse_feed(
         if bozo and not version:
             reason += f" ({_describe_bozo(result)})"
         raise FetchError(_with_defused(reason, defused), outcome="parse_error")
+    parsed = _normalise(
+        feed,
+        raw_entries,
+        version,
+        feed_id=feed_id,
+        url=url,
+        language=language,
+        now=now,
+        bozo=_describe_bozo(result) if bozo else None,
+    )
+    return replace(parsed, problem=_problem(parsed.problem, defused))
+
+
+def _normalise(
+    feed: Mapping[str, Any],
+    raw_entries: list[Mapping[str, Any]],
+    version: str,
+    *,
+    feed_id: str,
+    url: str | None,
+    language: str | None,
+    now: datetime,
+    bozo: str | None = None,
+) -> ParsedFeed:
+    """Feed-level fields and entries (feedparser's shape) to a :class:`ParsedFeed`."""
     base = url if url and url.startswith(("http://", "https://")) else None
     site = canonical_url(_text_of(feed, "link"), base)
     if base is None:
@@ -536,16 +567,86 @@ def parse_feed(
             draft.language = draft.language or feed_language
         drafts.append(draft)
     if not drafts and bozo:
-        raise FetchError(
-            _with_defused(f"no usable entries in a broken document ({_describe_bozo(result)})", defused),
-            outcome="parse_error",
-        )
+        raise FetchError(f"no usable entries in a broken document ({bozo})", outcome="parse_error")
     return ParsedFeed(
         entries=tuple(_assign_ids(drafts, feed_id, site)),
         title=clean_text(_text_of(feed, "title")),
         link=site,
         version=version,
         ttl=_ttl(feed),
-        problem=_problem(_describe_bozo(result) if bozo else None, defused),
+        problem=bozo,
         skipped=skipped,
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# JSON Feed (https://jsonfeed.org/version/1.1), read into feedparser's shape
+
+
+JSON_FEED_VERSIONS = {
+    "https://jsonfeed.org/version/1": "json10",
+    "https://jsonfeed.org/version/1.1": "json11",
+}
+
+
+def _looks_like_json(body: bytes) -> bool:
+    head = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    return head == b"{"
+
+
+def _json_time(value: object) -> tuple[str, time.struct_time] | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return value, when.astimezone(UTC).utctimetuple()
+
+
+def _json_feed(body: bytes) -> tuple[dict[str, Any], list[Mapping[str, Any]], str]:
+    """A JSON Feed's feed fields and items as feedparser would give them for RSS or Atom."""
+    try:
+        doc = json.loads(body.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise FetchError(f"a JSON feed must be UTF-8 ({exc.reason})", outcome="parse_error") from exc
+    except RecursionError as exc:
+        raise FetchError("JSON nested too deeply", outcome="parse_error") from exc
+    except json.JSONDecodeError as exc:
+        raise FetchError(f"not an RSS, Atom or JSON feed (JSON: {exc.msg})", outcome="parse_error") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
+        raise FetchError("not a JSON feed (no items list)", outcome="parse_error")
+    version = JSON_FEED_VERSIONS.get(str(doc.get("version", "")).rstrip("/"), "json")
+    language = doc.get("language") if isinstance(doc.get("language"), str) else None
+    feed: dict[str, Any] = {
+        "title": doc.get("title") if isinstance(doc.get("title"), str) else "",
+        "link": doc.get("home_page_url") if isinstance(doc.get("home_page_url"), str) else "",
+        "language": language,
+    }
+    entries: list[Mapping[str, Any]] = []
+    for item in doc["items"]:
+        if not isinstance(item, dict):
+            continue
+        entry: dict[str, Any] = {}
+        for key, source in (("title", "title"), ("link", "url"), ("id", "id")):
+            value = item.get(source)
+            if isinstance(value, int | float) and not isinstance(value, bool) and key == "id":
+                value = str(value)
+            if isinstance(value, str):
+                entry[key] = value
+        if "link" not in entry and isinstance(item.get("external_url"), str):
+            entry["link"] = item["external_url"]
+        for key in ("summary", "content_html", "content_text"):
+            if isinstance(item.get(key), str) and item[key].strip():
+                entry["summary"] = item[key]
+                break
+        for key, source in (("published", "date_published"), ("updated", "date_modified")):
+            parsed = _json_time(item.get(source))
+            if parsed is not None:
+                entry[key], entry[f"{key}_parsed"] = parsed
+        if isinstance(item.get("language"), str):
+            entry["title_detail"] = {"language": item["language"]}
+        entries.append(entry)
+    return feed, entries, version
