@@ -4,19 +4,29 @@ Read from the environment with the prefix ``MONITOR_`` and ``__`` for nesting
 (``MONITOR_SCORER__BATCH_SIZE=16``); the standard ``KAFKA_BOOTSTRAP_SERVERS`` is honoured too. Feeds and
 rules live in the YAML config file (:mod:`monitor.config`), not here.
 
-Secrets (``kafka.sasl_password``, ``alerter.webhook_url``) are ``SecretStr``: shown as ``**********``, and
-an invalid one is reported by its variable name, never by its value.
+Secrets (``kafka.sasl_password``, ``kafka.ssl_password``, ``alerter.webhook_url``) are ``SecretStr``: shown
+as ``**********``, and an invalid one is reported by its variable name, never by its value.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
+import ssl
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -50,8 +60,29 @@ class TopicNames(_Section):
     alerter_lease: str = "news.alerter.lease"
 
 
+_SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
+_TLS_PROTOCOLS = ("SSL", "SASL_SSL")
+
+
+def kafka_env_var(name: str) -> str:
+    """The environment variable of the Kafka setting ``name`` (``MONITOR_KAFKA__SSL_CAFILE``)."""
+    return f"{ENV_PREFIX}KAFKA{ENV_NESTED_DELIMITER}{name.upper()}"
+
+
 class KafkaSettings(_Section):
     """The broker connection and topic layout. No ``bootstrap_servers`` means: no Kafka.
+
+    ``security_protocol``: ``SSL`` and ``SASL_SSL`` encrypt (TLS), ``SASL_PLAINTEXT`` and ``SASL_SSL`` log in
+    with ``sasl_mechanism``, ``sasl_username`` and ``sasl_password`` (all three required there, refused
+    elsewhere). TLS: ``ssl_cafile`` is the CA bundle (PEM) that signed the brokers' certificates (default:
+    the system's CAs); ``ssl_certfile`` and ``ssl_keyfile`` (PEM, both or neither) a client certificate, for
+    brokers that require one, ``ssl_password`` the key's password if it is encrypted; ``ssl_check_hostname``
+    whether a broker's certificate must name the host it is reached at. The ``ssl_*`` settings are refused
+    with a protocol without TLS, and their files are read when the settings load: a missing, unreadable or
+    malformed file, or a key that does not fit the certificate, stops the process at start.
+
+    ``request_timeout`` bounds each request, and also each client's first contact with the cluster
+    (bootstrap), so that an unreachable broker or a refused login fails a start in that time.
 
     ``max_message_bytes``: a cap on the record size the producers use; the limit is otherwise read from
     the broker (``message.max.bytes``, and the topics' ``max.message.bytes``) when a producer starts.
@@ -60,9 +91,15 @@ class KafkaSettings(_Section):
     bootstrap_servers: str | None = None
     client_id: str = "india-us-monitor"
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    # The checks below read the settings before them (pydantic validates in this order).
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_password: SecretStr | None = None
+    ssl_keyfile: Path | None = None
+    ssl_check_hostname: bool = True
     request_timeout: Duration = Field(
         default=timedelta(seconds=30), ge=timedelta(seconds=1), le=timedelta(minutes=10)
     )
@@ -83,6 +120,138 @@ class KafkaSettings(_Section):
         default=timedelta(days=90), ge=timedelta(hours=1), le=timedelta(days=3650)
     )
     max_message_bytes: int | None = Field(default=None, ge=4096)
+
+    @field_validator(
+        "sasl_mechanism",
+        "sasl_username",
+        "sasl_password",
+        "ssl_cafile",
+        "ssl_certfile",
+        "ssl_password",
+        "ssl_keyfile",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        # An empty variable (``MONITOR_KAFKA__SSL_CAFILE=``, as compose files write an unset one) is no value.
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("sasl_mechanism", "sasl_username", "sasl_password")
+    @classmethod
+    def _sasl_fits_protocol(cls, value: object, info: ValidationInfo) -> object:
+        protocol = info.data.get("security_protocol")
+        if protocol is None:  # itself invalid, and reported as such
+            return value
+        if protocol in _SASL_PROTOCOLS and value is None:
+            raise ValueError(f"a value, as {kafka_env_var('security_protocol')} is {protocol} (a SASL login)")
+        if protocol not in _SASL_PROTOCOLS and value is not None:
+            raise ValueError(
+                f"no value unless {kafka_env_var('security_protocol')} is SASL_SSL or SASL_PLAINTEXT"
+                f" (it is {protocol}, no SASL login)"
+            )
+        return value
+
+    @field_validator("ssl_cafile", "ssl_certfile", "ssl_password", "ssl_keyfile")
+    @classmethod
+    def _tls_fits_protocol(cls, value: object, info: ValidationInfo) -> object:
+        protocol = info.data.get("security_protocol")
+        if value is not None and protocol is not None and protocol not in _TLS_PROTOCOLS:
+            raise ValueError(
+                f"no value unless {kafka_env_var('security_protocol')} is SSL or SASL_SSL"
+                f" (it is {protocol}, no TLS)"
+            )
+        return value
+
+    @field_validator("ssl_cafile", "ssl_certfile")
+    @classmethod
+    def _certificates(cls, value: Path | None) -> Path | None:
+        # Read now as kafka-python would at each connection: a clear error at start instead of failed
+        # connections later.
+        if value is not None:
+            _check_readable(value)
+            try:
+                ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=str(value))
+            except ssl.SSLError as exc:
+                raise ValueError(f"a file of PEM certificates ({_ssl_reason(exc)})") from exc
+        return value
+
+    @field_validator("ssl_keyfile")
+    @classmethod
+    def _key_of_certificate(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if "ssl_certfile" not in info.data or "ssl_password" not in info.data:
+            return value  # one of them is invalid, and reported as such
+        certfile: Path | None = info.data["ssl_certfile"]
+        password: SecretStr | None = info.data["ssl_password"]
+        if value is None:
+            if certfile is not None:
+                raise ValueError(
+                    f"a value: the private key of the client certificate {kafka_env_var('ssl_certfile')}"
+                )
+            if password is not None:
+                raise ValueError(f"a value: the key file that {kafka_env_var('ssl_password')} decrypts")
+            return value
+        if certfile is None:
+            raise ValueError(f"no value without {kafka_env_var('ssl_certfile')}, the certificate of this key")
+        _check_readable(value)
+        _check_key(certfile, value, password)
+        return value
+
+
+class _EncryptedKey(Exception):
+    """The key file asked for a password and none is configured."""
+
+
+def _no_password() -> str:
+    # Given to ssl in place of a missing password: OpenSSL would otherwise prompt on the terminal.
+    raise _EncryptedKey
+
+
+def _check_key(certfile: Path, keyfile: Path, password: SecretStr | None) -> None:
+    """Raise ValueError unless ``keyfile`` holds the key of ``certfile`` (decrypted by ``password``)."""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(
+            str(certfile), str(keyfile), password.get_secret_value() if password is not None else _no_password
+        )
+    except _EncryptedKey:
+        raise ValueError(
+            f"a key without a password, or {kafka_env_var('ssl_password')} set (this key is encrypted)"
+        ) from None
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            raise ValueError(
+                f"the private key of the certificate in {kafka_env_var('ssl_certfile')}"
+                " (this key belongs to another certificate)"
+            ) from exc
+        if password is not None:
+            raise ValueError(
+                f"a PEM private key that {kafka_env_var('ssl_password')} decrypts"
+                " (the password is wrong, or this is not a PEM key)"
+            ) from exc
+        raise ValueError(f"a PEM private key ({_ssl_reason(exc)})") from exc
+
+
+def _check_readable(path: Path) -> None:
+    """Raise ValueError, naming the problem, unless ``path`` is a file this process can read."""
+    try:
+        with path.open("rb") as fh:
+            fh.read(1)
+    except FileNotFoundError as exc:
+        raise ValueError("an existing file (there is none at this path)") from exc
+    except IsADirectoryError as exc:
+        raise ValueError("a file (this is a folder)") from exc
+    except PermissionError as exc:
+        raise ValueError("a file this process may read (permission denied)") from exc
+    except OSError as exc:
+        raise ValueError(f"a readable file ({exc.strerror or exc})") from exc
+
+
+def _ssl_reason(exc: ssl.SSLError) -> str:
+    """OpenSSL's reason, without the ``(_ssl.c:1234)`` of Python's message."""
+    reasons = {"NO_CERTIFICATE_OR_CRL_FOUND": "no certificate in it", "PEM lib": "not a PEM key"}
+    text = str(exc.reason or "") or re.sub(r"\s*\(_ssl\.c:\d+\)$", "", str(exc.strerror or exc))
+    return reasons.get(text.removeprefix("[SSL] "), text.lower().replace("_", " "))
 
 
 class PollerSettings(_Section):

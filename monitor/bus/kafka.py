@@ -1,16 +1,23 @@
 """Kafka adapter on kafka-python (>= 3): idempotent producer, group consumers with manual commits.
 
 kafka-python's exceptions never leave this module: they become :class:`~monitor.errors.BusError`, with
-``retriable`` taken from the Kafka error.
+``retriable`` taken from the Kafka error. When a client cannot reach the cluster at all, kafka-python says
+only "Unable to bootstrap" (the cause goes to its log); the error then tells what one probe connection to
+the first bootstrap server found: refused, a certificate not trusted or not for that host, a client
+certificate wanted, or TLS fine but the SASL login not done.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -31,7 +38,7 @@ from monitor.bus.base import (
     TopicSpec,
 )
 from monitor.errors import BusError
-from monitor.settings import KafkaSettings
+from monitor.settings import KafkaSettings, kafka_env_var
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +53,103 @@ def _translated(action: str) -> Iterator[None]:
             "KafkaTimeoutError",
             "KafkaConnectionError",
         }
-        raise BusError(f"{action}: {type(exc).__name__}: {exc}", retriable=retriable) from exc
+        text = str(exc)  # most kafka-python errors name their class already
+        detail = text if text.startswith(type(exc).__name__) else f"{type(exc).__name__}: {text}"
+        raise BusError(f"{action}: {detail}", retriable=retriable) from exc
+
+
+@dataclass(frozen=True)
+class _Finding:
+    """What a probe connection found: ``reason`` for the error message; ``settled``: a TLS problem that
+    trying again will not cure (the error is then not retriable)."""
+
+    reason: str
+    settled: bool
+
+
+def _host_port(server: str) -> tuple[str, int]:
+    """Host and port of a bootstrap server entry: ``host:port``, ``[v6]:port``, or a host alone (9092)."""
+    server = server.strip()
+    host, colon, port = server.rpartition(":")
+    if not colon or server.endswith("]") or (":" in host and not host.startswith("[")):
+        return server.strip("[]"), 9092
+    return host.strip("[]"), int(port) if port.isdigit() else 9092
+
+
+def _ssl_context(settings: KafkaSettings) -> ssl.SSLContext:
+    """The TLS context kafka-python builds from the same settings (``KafkaSSLTransport``)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.check_hostname = settings.ssl_check_hostname
+    if settings.ssl_cafile is not None:
+        context.load_verify_locations(cafile=str(settings.ssl_cafile))
+    else:
+        context.load_default_certs()
+    if settings.ssl_certfile is not None:
+        # No password: an empty one, so that a key encrypted after all fails instead of prompting.
+        password = settings.ssl_password.get_secret_value() if settings.ssl_password is not None else ""
+        context.load_cert_chain(str(settings.ssl_certfile), str(settings.ssl_keyfile), lambda: password)
+    return context
+
+
+def _api_versions_request(client_id: str) -> bytes:
+    """An ApiVersions v0 request (every broker answers it, before any SASL login too)."""
+    name = client_id.encode("utf-8")[:200]
+    body = struct.pack(">hhih", 18, 0, 1, len(name)) + name
+    return struct.pack(">i", len(body)) + body
+
+
+def _probe(settings: KafkaSettings) -> _Finding | None:
+    """Why clients cannot bootstrap, as far as one connection to the first bootstrap server tells."""
+    host, port = _host_port(str(settings.bootstrap_servers).split(",")[0])
+    where = f"{host}:{port}"
+    timeout = min(10.0, settings.request_timeout.total_seconds())
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except OSError as exc:
+        return _Finding(f"cannot connect to {where}: {exc.strerror or exc}", settled=False)
+    with sock:
+        if settings.security_protocol in ("SSL", "SASL_SSL"):
+            try:
+                with _ssl_context(settings).wrap_socket(sock, server_hostname=host) as tls:
+                    # In TLS 1.3 a broker that wants a client certificate says so after the handshake:
+                    # ask it something to hear it.
+                    tls.sendall(_api_versions_request(settings.client_id))
+                    if not tls.recv(4):
+                        return _Finding(f"{where} closed the TLS connection at once", settled=False)
+            except ssl.SSLCertVerificationError as exc:
+                if exc.verify_code in (62, 64):  # X509_V_ERR_HOSTNAME_MISMATCH, _IP_ADDRESS_MISMATCH
+                    hint = (
+                        f"the certificate is not for {host}; {kafka_env_var('ssl_check_hostname')}=false"
+                        " accepts it all the same"
+                    )
+                elif settings.ssl_cafile is not None:
+                    hint = f"is {kafka_env_var('ssl_cafile')} the CA that signed it?"
+                else:
+                    hint = f"{kafka_env_var('ssl_cafile')} is unset: checked against the system's CAs"
+                message = str(exc.verify_message).rstrip(".")
+                return _Finding(
+                    f"TLS: the certificate of {where} was refused: {message} ({hint})", settled=True
+                )
+            except ssl.SSLError as exc:
+                reason = str(exc.reason or exc).lower().replace("_", " ")
+                if settings.ssl_certfile is None and (
+                    "certificate" in reason or "handshake failure" in reason
+                ):
+                    reason += f" (does the broker want a client certificate? {kafka_env_var('ssl_certfile')})"
+                elif "eof" in reason or "wrong version number" in reason:
+                    reason += " (is this port a TLS listener?)"
+                return _Finding(f"TLS with {where} failed: {reason}", settled=True)
+            except OSError as exc:
+                return _Finding(f"TLS with {where} failed: {exc.strerror or exc}", settled=False)
+        if settings.sasl_mechanism is not None:
+            return _Finding(
+                f"{where} answers, but the SASL login ({settings.sasl_mechanism} as"
+                f" {settings.sasl_username!r}) was refused or did not finish; check"
+                f" {kafka_env_var('sasl_mechanism')}, _SASL_USERNAME and _SASL_PASSWORD",
+                settled=False,
+            )
+    return None
 
 
 class KafkaBus(Bus):
@@ -63,22 +166,54 @@ class KafkaBus(Bus):
         if not settings.bootstrap_servers:
             raise BusError("no Kafka bootstrap servers configured")
         self._settings = settings
+        request_timeout_ms = int(settings.request_timeout.total_seconds() * 1000)
         self._common: dict[str, Any] = {
             "bootstrap_servers": settings.bootstrap_servers.split(","),
             "client_id": settings.client_id,
             "security_protocol": settings.security_protocol,
-            "request_timeout_ms": int(settings.request_timeout.total_seconds() * 1000),
+            "request_timeout_ms": request_timeout_ms,
+            # A client's constructor waits this long for a first broker, then fails (default 30 s).
+            "bootstrap_timeout_ms": request_timeout_ms,
         }
         if settings.sasl_mechanism:
+            # kafka-python names the credentials sasl_plain_* for the SCRAM mechanisms too.
             self._common["sasl_mechanism"] = settings.sasl_mechanism
             self._common["sasl_plain_username"] = settings.sasl_username
             if settings.sasl_password is not None:
                 self._common["sasl_plain_password"] = settings.sasl_password.get_secret_value()
+        if settings.security_protocol in ("SSL", "SASL_SSL"):
+            # File names, not a context: kafka-python reads them at each new connection (renewed files
+            # are taken up without a restart).
+            self._common["ssl_check_hostname"] = settings.ssl_check_hostname
+            for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+                path = getattr(settings, name)
+                if path is not None:
+                    self._common[name] = str(path)
+            if settings.ssl_password is not None:
+                self._common["ssl_password"] = settings.ssl_password.get_secret_value()
         self._max_message_bytes: int | None = None
 
     @property
     def bootstrap(self) -> str:
         return str(self._settings.bootstrap_servers)
+
+    @contextmanager
+    def _connecting(self, action: str) -> Iterator[None]:
+        """:func:`_translated` where clients are made: a failed bootstrap says why, if a probe can tell."""
+        try:
+            with _translated(action):
+                yield
+        except BusError as exc:
+            cause = exc.__cause__
+            bootstrap_failed = type(cause).__name__ == "NoBrokersAvailable" or (
+                isinstance(cause, KafkaTimeoutError) and "bootstrap" in str(cause).lower()
+            )
+            finding = _probe(self._settings) if bootstrap_failed else None
+            if finding is None:
+                raise
+            raise BusError(
+                f"{exc} ({finding.reason})", retriable=exc.retriable and not finding.settled
+            ) from cause
 
     def producer(self) -> Producer:
         timeout = self._settings.delivery_timeout.total_seconds()
@@ -109,7 +244,7 @@ class KafkaBus(Bus):
         """
         topics = self._settings.topics
         names = sorted({topics.articles, topics.scored, topics.signals, topics.alerts, topics.deadletter})
-        with _translated("describing configs"):
+        with self._connecting("describing configs"):
             admin = KafkaAdminClient(**self._common)
             try:
                 brokers = [b["broker_id"] for b in admin.describe_cluster()["brokers"]]
@@ -140,7 +275,7 @@ class KafkaBus(Bus):
         return limit
 
     def _new_kafka_producer(self, max_request_size: int) -> KafkaProducer:
-        with _translated("connecting producer"):
+        with self._connecting("connecting producer"):
             return KafkaProducer(
                 **self._common,
                 max_request_size=max_request_size,
@@ -160,7 +295,7 @@ class KafkaBus(Bus):
         from_beginning: bool = True,
         member: bool = True,
     ) -> Consumer:
-        with _translated("connecting consumer"):
+        with self._connecting("connecting consumer"):
             consumer = KafkaConsumer(
                 **self._common,
                 group_id=group_id,
@@ -195,7 +330,7 @@ class KafkaBus(Bus):
         holder that stops heartbeating loses the lease that long after its last heartbeat.
         """
         session_ms = int(timeout * 1000)
-        with _translated("joining the lease group"):
+        with self._connecting("joining the lease group"):
             consumer = KafkaConsumer(
                 **self._common,
                 group_id=group_id,
@@ -216,7 +351,7 @@ class KafkaBus(Bus):
         return lease
 
     def create_topics(self, specs: Sequence[TopicSpec]) -> list[str]:
-        with _translated("creating topics"):
+        with self._connecting("creating topics"):
             admin = KafkaAdminClient(**self._common)
             try:
                 existing = set(admin.list_topics())
@@ -244,7 +379,7 @@ class KafkaBus(Bus):
 
     def topic_partitions(self, topic: str) -> int:
         """Number of partitions of ``topic`` (0 if it does not exist)."""
-        with _translated("describing topic"):
+        with self._connecting("describing topic"):
             consumer = KafkaConsumer(**self._common)
             try:
                 return len(consumer.partitions_for_topic(topic) or ())

@@ -11,11 +11,15 @@ and no fakes. Two entry points:
   runs ``kafka.Kafka`` as a child process on free loopback ports, and waits
   until the broker answers metadata requests. ``stop()`` / ``start()`` (or
   ``restart()``) keep the same log dir and ports, so data survives a restart.
+  ``KafkaBroker(tls=True)`` adds TLS listeners (SASL_SSL with SCRAM users, SSL
+  with client certificates, SSL with a certificate for another host) whose
+  certificates come from a throwaway CA (:mod:`harness.tls`, made with ``openssl``).
 
 As a script::
 
     python tests/harness/kafka.py resolve     # fetch the jars, print the folder
     python tests/harness/kafka.py start       # run a broker until Ctrl-C
+    python tests/harness/kafka.py start --tls # ... with the TLS listeners
 
 The file is named ``kafka.py``; run as a script, its own folder would shadow
 the ``kafka`` package (kafka-python) on ``sys.path``, so the ``__main__``
@@ -48,6 +52,12 @@ import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+
+try:
+    from harness.tls import TestPki, make_test_pki
+except ImportError:  # pragma: no cover - script mode: tests/ is not on sys.path
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from harness.tls import TestPki, make_test_pki
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +112,11 @@ TEST_BROKER_CONFIG: dict[str, str] = {
     "log.cleaner.dedupe.buffer.size": str(16 * 1024 * 1024),
     "log.cleaner.threads": "1",
 }
+
+
+# ``KafkaBroker(tls=True)`` without ``scram_users``: these SCRAM users (name: password).
+DEFAULT_SCRAM_USERS: dict[str, str] = {"alice": "alice-secret"}
+SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 class KafkaHarnessError(RuntimeError):
@@ -268,6 +283,30 @@ rootLogger.appenderRef.file.ref = FILE
 """
 
 
+def _tls_config(pki: TestPki) -> dict[str, str]:
+    """Broker properties of the TLS listeners (see ``KafkaBroker(tls=True)``).
+
+    PKCS12 key stores, the test CA (PEM) as the trust store for client certificates.
+    """
+    jaas = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+    props = {
+        "ssl.keystore.type": "PKCS12",
+        "ssl.keystore.location": str(pki.broker.keystore),
+        "ssl.keystore.password": pki.broker.key_password,
+        "ssl.key.password": pki.broker.key_password,
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(pki.ca_file),
+        "listener.name.ssl.ssl.client.auth": "required",
+        "listener.name.wronghost.ssl.keystore.location": str(pki.wrong_host.keystore),
+        "listener.name.wronghost.ssl.keystore.password": pki.wrong_host.key_password,
+        "listener.name.wronghost.ssl.key.password": pki.wrong_host.key_password,
+        "listener.name.sasl_ssl.sasl.enabled.mechanisms": ",".join(SCRAM_MECHANISMS),
+    }
+    for mechanism in SCRAM_MECHANISMS:
+        props[f"listener.name.sasl_ssl.{mechanism.lower()}.sasl.jaas.config"] = jaas
+    return props
+
+
 # Strong references: a broker object dropped without close() must still be stopped at exit.
 _LIVE: set[KafkaBroker] = set()
 
@@ -303,12 +342,25 @@ class KafkaBroker:
         stop_timeout: float = DEFAULT_STOP_TIMEOUT,
         node_id: int = 1,
         work_dir: str | os.PathLike[str] | None = None,
+        tls: bool = False,
+        scram_users: Mapping[str, str] | None = None,
     ) -> None:
         """Configure a broker; nothing runs until :meth:`start`.
 
         ``work_dir`` (an empty folder) replaces the temporary folder and is kept by
         :meth:`close`, for a look at the logs afterwards. ``config`` entries override the
         test settings in :data:`TEST_BROKER_CONFIG`.
+
+        ``tls``: besides the PLAINTEXT listener (still the inter-broker one, and the one
+        :attr:`bootstrap` names), three TLS listeners on free ports, with certificates signed by
+        a test CA made in the work dir (:attr:`pki`, its ``ca_file`` for clients):
+
+        * :attr:`sasl_ssl_bootstrap`: SASL_SSL, SCRAM-SHA-256 and -512, for ``scram_users``
+          (name: password; default :data:`DEFAULT_SCRAM_USERS`), created when storage is formatted;
+        * :attr:`ssl_bootstrap`: SSL, a client certificate signed by the test CA required
+          (``pki.client``);
+        * :attr:`wrong_host_bootstrap`: SSL, no client certificate, the broker's certificate made for
+          ``wrong-host.invalid`` only (a client checking the hostname refuses it).
         """
         self._libs_dir = Path(libs_dir) if libs_dir else None
         self._java_arg = java
@@ -322,6 +374,17 @@ class KafkaBroker:
         self._owns_work_dir = False
         self._broker_port: int | None = None
         self._controller_port: int | None = None
+        self._tls = tls
+        self._scram_users = dict(DEFAULT_SCRAM_USERS if scram_users is None else scram_users)
+        if scram_users and not tls:
+            raise KafkaHarnessError("scram_users needs tls=True (they log in on the SASL_SSL listener)")
+        for name, password in self._scram_users.items():
+            if not name or not password or any(c in name + password for c in ',=[]"'):
+                raise KafkaHarnessError(
+                    f'SCRAM user {name!r}: name and password must not be empty nor hold ,=[]"'
+                )
+        self._tls_ports: dict[str, int] = {}
+        self._pki: TestPki | None = None
         self._cluster_id: str | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
@@ -341,6 +404,39 @@ class KafkaBroker:
         if self._broker_port is None:
             raise KafkaHarnessError("the broker has not been started yet")
         return self._broker_port
+
+    @property
+    def sasl_ssl_bootstrap(self) -> str:
+        """``"127.0.0.1:PORT"`` of the SASL_SSL (SCRAM) listener; needs ``tls=True``."""
+        return self._tls_bootstrap("SASL_SSL")
+
+    @property
+    def ssl_bootstrap(self) -> str:
+        """``"127.0.0.1:PORT"`` of the SSL listener that requires a client certificate (``tls=True``)."""
+        return self._tls_bootstrap("SSL")
+
+    @property
+    def wrong_host_bootstrap(self) -> str:
+        """``"127.0.0.1:PORT"`` of the SSL listener whose certificate names another host (``tls=True``)."""
+        return self._tls_bootstrap("WRONGHOST")
+
+    @property
+    def pki(self) -> TestPki:
+        """The test CA and certificates of the TLS listeners; needs ``tls=True``."""
+        if self._pki is None:
+            raise KafkaHarnessError("the broker has no TLS listeners (tls=True), or has not been started")
+        return self._pki
+
+    @property
+    def scram_users(self) -> dict[str, str]:
+        """The SCRAM users of the SASL_SSL listener (name: password)."""
+        return dict(self._scram_users) if self._tls else {}
+
+    def _tls_bootstrap(self, listener: str) -> str:
+        port = self._tls_ports.get(listener)
+        if port is None:
+            raise KafkaHarnessError("the broker has no TLS listeners (tls=True), or has not been started yet")
+        return f"127.0.0.1:{port}"
 
     @property
     def cluster_id(self) -> str | None:
@@ -463,20 +559,31 @@ class KafkaBroker:
     def _write_and_format(self, work: Path, deadline: float) -> None:
         (work / "data").mkdir(exist_ok=True)
         (work / "logs").mkdir(exist_ok=True)
-        self._broker_port, self._controller_port = _free_ports(2)
+        ports = _free_ports(5 if self._tls else 2)
+        self._broker_port, self._controller_port = ports[:2]
         self._cluster_id = _cluster_id()
 
+        listeners = {"PLAINTEXT": self._broker_port}
+        protocols = {"CONTROLLER": "PLAINTEXT", "PLAINTEXT": "PLAINTEXT"}
+        tls_props: dict[str, str] = {}
+        if self._tls:
+            self._pki = make_test_pki(work / "tls")
+            self._tls_ports = dict(zip(("SASL_SSL", "SSL", "WRONGHOST"), ports[2:], strict=True))
+            listeners.update(self._tls_ports)
+            protocols.update({"SASL_SSL": "SASL_SSL", "SSL": "SSL", "WRONGHOST": "SSL"})
+            tls_props = _tls_config(self._pki)
+        advertised = ",".join(f"{name}://127.0.0.1:{port}" for name, port in listeners.items())
         props = {
             "process.roles": "broker,controller",
             "node.id": str(self.node_id),
             "controller.quorum.voters": f"{self.node_id}@127.0.0.1:{self._controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{self._broker_port},"
-            f"CONTROLLER://127.0.0.1:{self._controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self._broker_port}",
+            "listeners": f"{advertised},CONTROLLER://127.0.0.1:{self._controller_port}",
+            "advertised.listeners": advertised,
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "listener.security.protocol.map": ",".join(f"{k}:{v}" for k, v in protocols.items()),
             "log.dirs": str(work / "data"),
+            **tls_props,
             **TEST_BROKER_CONFIG,
             **self._extra_config,
         }
@@ -498,6 +605,10 @@ class KafkaBroker:
             "--cluster-id",
             self._cluster_id,
         ]
+        if self._tls:  # SCRAM credentials live in the KRaft metadata: written at format time
+            for name, password in self._scram_users.items():
+                for mechanism in SCRAM_MECHANISMS:
+                    cmd += ["--add-scram", f"{mechanism}=[name={name},password={password}]"]
         try:
             proc = subprocess.run(
                 cmd,
@@ -655,6 +766,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_start = sub.add_parser("start", help="run a broker in the foreground until Ctrl-C / SIGTERM")
     p_start.add_argument("--cache-dir", help="jar folder, as for resolve")
     p_start.add_argument("--timeout", type=float, default=DEFAULT_STARTUP_TIMEOUT, help="startup timeout (s)")
+    p_start.add_argument("--tls", action="store_true", help="add the TLS listeners (see KafkaBroker)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     # kafka-python logs every refused connection while the broker boots.
@@ -672,11 +784,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop_requested = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop_requested.set())
-    broker = KafkaBroker(libs_dir=libs, startup_timeout=args.timeout)
+    broker = KafkaBroker(libs_dir=libs, startup_timeout=args.timeout, tls=args.tls)
     try:
         started = time.monotonic()
         broker.start()
         print(f"KAFKA_BOOTSTRAP_SERVERS={broker.bootstrap}", flush=True)
+        if args.tls:
+            users = ", ".join(f"{name}:{password}" for name, password in broker.scram_users.items())
+            print(
+                f"SASL_SSL (SCRAM users {users}): {broker.sasl_ssl_bootstrap}\n"
+                f"SSL with client certificates: {broker.ssl_bootstrap}\n"
+                f"SSL, certificate for another host: {broker.wrong_host_bootstrap}\n"
+                f"CA and certificates: {broker.pki.folder}",
+                flush=True,
+            )
         log.info("ready in %.1fs; log: %s", time.monotonic() - started, broker.log_file)
         while not stop_requested.wait(1.0):
             if not broker.running:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from harness.kafka import DEFAULT_STARTUP_TIMEOUT, KafkaBroker, resolve
+from harness.tls import PkiUnavailable
 
 EXTERNAL_BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 
@@ -70,6 +71,24 @@ def kafka_broker_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..
     finally:
         for broker in reversed(brokers):
             broker.close()
+
+
+@pytest.fixture(scope="module")
+def tls_broker(request: pytest.FixtureRequest) -> Iterator[KafkaBroker]:
+    """A broker of the module's own with TLS listeners (``KafkaBroker(tls=True)``: SASL_SSL with SCRAM,
+    SSL with client certificates, SSL with a certificate for another host); skipped without openssl."""
+    if os.environ.get(EXTERNAL_BOOTSTRAP_ENV, "").strip():
+        pytest.skip(f"needs a broker of its own; {EXTERNAL_BOOTSTRAP_ENV} points at an external one")
+    libs = request.getfixturevalue("kafka_libs")
+    broker = KafkaBroker(libs_dir=libs, startup_timeout=_startup_timeout(), tls=True)
+    try:
+        try:
+            broker.start()
+        except PkiUnavailable as exc:
+            pytest.skip(str(exc))
+        yield broker
+    finally:
+        broker.close()
 
 
 @pytest.fixture
