@@ -67,6 +67,15 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
+def first_offsets(records: Sequence[Record]) -> dict[tuple[str, int], int]:
+    """The lowest offset per (topic, partition) among ``records``: where a rewind reads on from."""
+    first: dict[tuple[str, int], int] = {}
+    for r in records:
+        tp = (r.topic, r.partition)
+        first[tp] = min(first.get(tp, r.offset), r.offset)
+    return first
+
+
 def partition_for(key: str | None, partitions: int, *, counter: int = 0) -> int:
     """Stable partition of a key (keyless messages are spread round-robin by ``counter``)."""
     if key is None:

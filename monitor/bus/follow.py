@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 
-from monitor.bus.base import Consumer, Record
+from monitor.bus.base import Consumer, Record, first_offsets
 
 Partition = tuple[str, int]
 
@@ -103,11 +103,7 @@ class Follower(Consumer):
             self._inner.commit(records)
 
     def rewind(self, records: Sequence[Record]) -> None:
-        first: dict[Partition, int] = {}
-        for r in records:
-            tp = (r.topic, r.partition)
-            first[tp] = min(first.get(tp, r.offset), r.offset)
-        for tp, offset in first.items():
+        for tp, offset in first_offsets(records).items():
             self._pending.pop(tp, None)
             self._positions[tp] = offset
         self._inner.rewind(records)

@@ -36,6 +36,7 @@ from monitor.bus.base import (
     Producer,
     Record,
     TopicSpec,
+    first_offsets,
 )
 from monitor.errors import BusError
 from monitor.settings import KafkaSettings, kafka_env_var
@@ -570,13 +571,10 @@ class _KafkaConsumer(Consumer):
             self._consumer.commit(offsets)
 
     def rewind(self, records: Sequence[Record]) -> None:
-        first: dict[TopicPartition, int] = {}
-        for r in records:
-            tp = TopicPartition(r.topic, r.partition)
-            first[tp] = min(first.get(tp, r.offset), r.offset)
         with _translated("seeking"):
             assigned = self._consumer.assignment()
-            for tp, offset in first.items():
+            for (topic, partition), offset in first_offsets(records).items():
+                tp = TopicPartition(topic, partition)
                 if tp in assigned:
                     self._consumer.seek(tp, offset)
 

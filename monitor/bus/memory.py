@@ -23,6 +23,7 @@ from monitor.bus.base import (
     Producer,
     Record,
     TopicSpec,
+    first_offsets,
     partition_for,
 )
 from monitor.errors import BusError
@@ -318,11 +319,7 @@ class InProcessConsumer(Consumer):
 
     def rewind(self, records: Sequence[Record]) -> None:
         with self._bus._cond:
-            first: dict[tuple[str, int], int] = {}
-            for r in records:
-                tp = (r.topic, r.partition)
-                first[tp] = min(first.get(tp, r.offset), r.offset)
-            for tp, offset in first.items():
+            for tp, offset in first_offsets(records).items():
                 if tp in self._positions:
                     self._positions[tp] = min(self._positions[tp], offset)
 
