@@ -125,7 +125,7 @@ class _Effects:
     """What a batch does beyond the bus, applied only once its outputs are acknowledged and saved."""
 
     alerts: list[tuple[Message, AlertEvent]] = field(default_factory=list)
-    signals: list[SignalUpdated] = field(default_factory=list)
+    signals: list[tuple[Message, SignalUpdated]] = field(default_factory=list)
     dropped: int = 0
 
     def clear(self) -> None:
@@ -362,8 +362,9 @@ class AlerterStage:
         messages = []
         for output in outputs:
             if isinstance(output, SignalUpdated):
-                messages.append(Message(self._topics.signals, output.key, output.encode()))
-                self._effects.signals.append(output)
+                signal_message = Message(self._topics.signals, output.key, output.encode())
+                messages.append(signal_message)
+                self._effects.signals.append((signal_message, output))
             else:
                 message = Message(self._topics.alerts, output.key, output.encode())
                 messages.append(message)
@@ -393,12 +394,17 @@ class AlerterStage:
             self.engine.restore(self._saved.copy())
             self._effects.clear()
             raise
+        before = self._save_state()
+        self._apply(duplicates, late=self.engine.state.signals.late_accepted - before.signals.late_accepted)
+
+    def _save_state(self) -> EngineState:
+        """Persist the engine's state (with its input positions, on a lease); return what was saved before."""
         positions = self._follower.positions() if self._follower is not None else None
-        self.store.save(self._saved, self.engine.state, positions=positions)
-        late = self.engine.state.signals.late_accepted - self._saved.signals.late_accepted
+        before = self._saved
+        self.store.save(before, self.engine.state, positions=positions)
         self._saved = self.engine.checkpoint()
         self._saved_positions = positions
-        self._apply(duplicates, late)
+        return before
 
     def _hold_back(self) -> None:
         """Standby: keep the batch's outputs unpublished (the leader publishes them) and save the state.
@@ -412,12 +418,9 @@ class AlerterStage:
         if len(self._held_back) > HELD_BACK_ALERTS:  # a standby for months: keep the newest events
             newest = sorted(self._held_back.items(), key=lambda item: item[1][1].at)[-HELD_BACK_ALERTS:]
             self._held_back = dict(newest)
-        for update in self._effects.signals:
-            self._held_back_signals[update.key] = Message(self._topics.signals, update.key, update.encode())
-        positions = self._follower.positions()
-        self.store.save(self._saved, self.engine.state, positions=positions)
-        self._saved = self.engine.checkpoint()
-        self._saved_positions = positions
+        for message, update in self._effects.signals:
+            self._held_back_signals[update.key] = message
+        self._save_state()
         self._effects.clear()
 
     def _apply(self, duplicates: set[int], late: int) -> None:
@@ -426,19 +429,22 @@ class AlerterStage:
             self.metrics.late_articles.labels("accepted").inc(late)
         if effects.dropped:
             self.metrics.late_articles.labels("dropped").inc(effects.dropped)
-        for update in effects.signals:
+        for _message, update in effects.signals:
             self._set_signal(update.signal, update.topic, update.window, update.value)
         for message, event in effects.alerts:
             self._ledger.add(ledger_key(event))
-            if id(message) in duplicates:
-                continue
-            self.metrics.alerts.labels(event.rule, event.severity, event.state).inc()
-            if self._sink is not None:
-                self._sink.submit(event)
-            if self._on_alert is not None:
-                self._on_alert(event)
+            if id(message) not in duplicates:
+                self._notify(event)
         effects.clear()
         self._export_rule_states()
+
+    def _notify(self, event: AlertEvent) -> None:
+        """An alert event is on the bus: count it, hand it to the webhook and the caller."""
+        self.metrics.alerts.labels(event.rule, event.severity, event.state).inc()
+        if self._sink is not None:
+            self._sink.submit(event)
+        if self._on_alert is not None:
+            self._on_alert(event)
 
     def _set_signal(self, signal_name: str, topic: str, window: str, value: float | None) -> None:
         self.metrics.signal_value.labels(signal_name, topic, window).set(
@@ -541,11 +547,7 @@ class AlerterStage:
         self._producer.publish_all([m for m, _ in missing] + signals)  # a BusError: retried next step
         for _message, event in missing:
             self._ledger.add(ledger_key(event))
-            self.metrics.alerts.labels(event.rule, event.severity, event.state).inc()
-            if self._sink is not None:
-                self._sink.submit(event)
-            if self._on_alert is not None:
-                self._on_alert(event)
+            self._notify(event)
         self._held_back.clear()
         self._held_back_signals.clear()
         self._follower.bounded = False
