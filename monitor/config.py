@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from monitor.alerts.rules import RuleConfig
 from monitor.durations import Duration
-from monitor.errors import ConfigError, expectation, problem_line, shown_input
+from monitor.errors import ConfigError, expectation, shown_input
 from monitor.feeds.model import FeedConfig
 from monitor.feeds.urls import redact_url
 
@@ -93,14 +93,7 @@ def parse_config(data: Any, *, source: str) -> MonitorConfig:
         for error in exc.errors():
             loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
             problems.append((_key(loc), expectation(error), _shown(error.get("input"))))
-        (key, expected, got), rest = problems[0], problems[1:]
-        raise ConfigError(
-            source=source,
-            key=key,
-            expected=expected,
-            got=got,
-            more=[problem_line(source, k, e, g) for k, e, g in rest],
-        ) from exc
+        raise ConfigError.of(source, problems) from exc
 
 
 def load_config(path: Path | None) -> MonitorConfig:

@@ -40,6 +40,13 @@ class ConfigError(MonitorError):
             detail += f" (and {len(self.more)} more: " + "; ".join(self.more) + ")"
         super().__init__(detail)
 
+    @classmethod
+    def of(cls, source: str, problems: Sequence[tuple[str, str, object]]) -> ConfigError:
+        """One error for every ``(key, expected, got)`` found in ``source``: the first, and ``more``."""
+        (key, expected, got), rest = problems[0], problems[1:]
+        more = [problem_line(source, k, e, g) for k, e, g in rest]
+        return cls(source=source, key=key, expected=expected, got=got, more=more)
+
 
 def problem_line(source: str, key: str, expected: str, got: object = None) -> str:
     """``source: key: expected ..., got ...``: how a configuration problem reads."""

@@ -36,7 +36,7 @@ from pydantic_settings import (
 )
 
 from monitor.durations import Duration
-from monitor.errors import ConfigError, expectation, problem_line, shown_input
+from monitor.errors import ConfigError, expectation, shown_input
 from monitor.feeds.urls import is_http_url
 
 ENV_PREFIX = "MONITOR_"
@@ -537,14 +537,7 @@ def load_settings(environ: Mapping[str, str], **overrides: Any) -> Settings:
             key = ENV_PREFIX + ENV_NESTED_DELIMITER.join(p.upper() for p in loc)
             got = None if _is_secret(loc) else shown_input(error.get("input"))
             problems.append((key, expectation(error), got))
-        (key, expected, got), rest = problems[0], problems[1:]
-        raise ConfigError(
-            source="environment",
-            key=key,
-            expected=expected,
-            got=got,
-            more=[problem_line("environment", k, e, g) for k, e, g in rest],
-        ) from exc
+        raise ConfigError.of("environment", problems) from exc
 
 
 def _is_secret(loc: list[str]) -> bool:
