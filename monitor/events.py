@@ -231,6 +231,10 @@ class _AlertFields(Event):
     at: UtcDatetime
     evidence: list[AlertEvidence]
     summary: str
+    end_of_input: bool = False
+    """True when the end of input (``monitor run --once``) decided this event: the rule's ``for`` was
+    counted as quiet time after the last article instead of being waited out, and ``at`` is when the run
+    ended, not a later time that had not happened."""
 
     @property
     def key(self) -> str:

@@ -198,7 +198,8 @@ class AlerterStage:
 
     * ``stage.runner.run(stop_event)`` (or ``stage.runner.step()`` in a loop): consume, evaluate, publish.
     * ``stage.flush()``: end of input (``monitor run --once``): evaluate through the last article plus the
-      longest ``for`` of the rules, publish, return the alert events published.
+      longest ``for`` of the rules (what is decided after the present is stamped at the present and
+      marked ``end_of_input``), publish, return the alert events published.
     * ``stage.close()``: stop the webhook worker, close producer, consumer and state file.
     * ``stage.health()``: for ``MetricsServer(health=...)``.
     """
@@ -495,10 +496,11 @@ class AlerterStage:
             self._publish_outputs(outputs)
 
     def flush(self) -> list[AlertEvent]:
-        """End of input: evaluate to the last article plus the longest ``for``; publish; return the alerts."""
+        """End of input: evaluate to the last article plus the longest ``for`` (events decided after the
+        present stamped at the present, see :meth:`AlertEngine.end_of_input`); publish; return the alerts."""
         checkpoint = self.engine.checkpoint()
         try:
-            outputs = self.engine.end_of_input()
+            outputs = self.engine.end_of_input(now_us=to_us(self._clock()))
         except Exception:
             self.engine.restore(checkpoint)
             raise

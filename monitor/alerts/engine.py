@@ -132,17 +132,35 @@ class AlertEngine:
             out.extend(self._evaluate(view))
         return out
 
-    def end_of_input(self) -> list[Output]:
+    def end_of_input(self, *, now_us: int | None = None) -> list[Output]:
         """Everything read so far is all there is: evaluate to the last arrival plus the longest ``for``.
 
         Used by ``monitor run --once``: an alert whose condition holds at the end gets the time it needs.
+        ``now_us`` is the present. Ticks after it have not happened: evaluating them only decides the
+        rules whose ``for`` the end of input cuts short. Alert events they produce are stamped at
+        ``now_us`` (``started_at`` no later) and marked ``end_of_input``; they publish no signal points,
+        and afterwards the signals stand at the present again (the rules keep what was decided), so a
+        later run starts from now. ``None``: the input is history, with no present to stop at.
         """
         horizon = max([timedelta(0), *(r.for_ for r in self.rules)])
-        return self.advance_to(self.signals.end_of_input(horizon))
+        until = self.signals.end_of_input(horizon)
+        if now_us is None or until <= now_us + 1:
+            return self.advance_to(until)
+        out = self.advance_to(now_us + 1)
+        present = self._state.signals.copy()
+        for view in self.signals.ticks(until, active=self.active):
+            out.extend(self._evaluate(view, present_us=now_us))
+        self._state.signals = present
+        self.signals = SignalEngine(self.params, present)
+        self._observed = {}
+        return out
 
     # -- evaluation ----------------------------------------------------------------------------------
-    def _evaluate(self, view: TickView) -> list[Output]:
-        out: list[Output] = [] if view.same_as_previous else list(self.signals.signal_updates(view))
+    def _evaluate(self, view: TickView, *, present_us: int | None = None) -> list[Output]:
+        """Step every rule at ``view``'s tick. A tick after ``present_us`` has not happened (see
+        :meth:`end_of_input`): no signal points, and alert events stamped at the present."""
+        ahead = present_us is not None and view.tick_us > present_us
+        out: list[Output] = [] if view.same_as_previous or ahead else list(self.signals.signal_updates(view))
         coverage = self.signals.coverage_start_us
         rules = self._state.rules
         for rule in self.rules:
@@ -164,6 +182,8 @@ class AlertEngine:
                 continue
             state = after if transition != "resolve" else before
             assert state.alert_id is not None and state.since_us is not None
+            at_us = view.tick_us if present_us is None else min(view.tick_us, present_us)
+            started_us = min(state.since_us, at_us)
             common = {
                 "alert_id": state.alert_id,
                 "rule": rule.name,
@@ -174,14 +194,15 @@ class AlertEngine:
                 "threshold": obs.threshold,
                 "baseline": obs.baseline,
                 "window": window_label(rule.window),
-                "started_at": from_us(state.since_us),
-                "at": view.tick,
+                "started_at": from_us(started_us),
+                "at": from_us(at_us),
+                "end_of_input": ahead,
             }
             items = evidence(rule, obs, count=self.evidence_count)
             event: AlertEvent
             if transition == "resolve":
                 event = AlertResolved(
-                    **common, evidence=items, summary=resolved_summary(rule, obs, started_us=state.since_us)
+                    **common, evidence=items, summary=resolved_summary(rule, obs, started_us=started_us)
                 )
             else:
                 event = AlertFiring(**common, evidence=items, summary=firing_summary(rule, obs, items))
@@ -192,7 +213,7 @@ class AlertEngine:
                 rule.subject,
                 state.alert_id,
                 obs.value,
-                view.tick,
+                from_us(at_us),
             )
             out.append(event)
         return out

@@ -57,7 +57,9 @@ def server():
 
 def test_tariff_strain_feed_fires_the_tariff_strain_alert(server, tmp_path):
     server.add("/tariffs.xml", _feed(TARIFF_STRAIN, slug="tariffs", hours=10), etag='"t1"')
+    started = datetime.now(UTC)
     result = _run_once(server.url("/tariffs.xml"), tmp_path / "state")
+    ended = datetime.now(UTC)
     assert result.returncode == 0, result.stderr[-3000:]
     alerts = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     fired = [a for a in alerts if a["rule"] == "tariff_strain_high"]
@@ -70,6 +72,11 @@ def test_tariff_strain_feed_fires_the_tariff_strain_alert(server, tmp_path):
     )
     assert "utm_source" not in alert["evidence"][0]["url"]
     assert alert["summary"]
+    # Every article arrived during the run, so the rule's `for: 30m` had not passed when the input ended:
+    # the end of input decided it, and says so; no time in the record is later than the run.
+    assert alert["end_of_input"] is True
+    started_at, at = datetime.fromisoformat(alert["started_at"]), datetime.fromisoformat(alert["at"])
+    assert started <= started_at <= at <= ended
 
     # A second run on the same state: nothing new in the feed, no alert fired twice.
     again = _run_once(server.url("/tariffs.xml"), tmp_path / "state")

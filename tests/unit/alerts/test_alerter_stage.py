@@ -451,3 +451,65 @@ def test_record_times_are_bounded_by_the_receipt_time(tmp_path):
     assert bus.records(settings.kafka.topics.deadletter) == []
     # received = min(broker timestamp, clock) = the stage's clock, although the record claims 8 minutes more
     assert state.frontiers == {f"{record.topic}[{record.partition}]": int(now.timestamp() * 1_000_000)}
+
+
+def test_end_of_input_stamps_no_alert_or_signal_after_the_present(tmp_path):
+    # The input ends at the arrival (07:20:30) that starts the tariff episode: pending from the 07:25 tick,
+    # the rules' `for` (30m) runs out at 07:55, after the present (07:26). The end of input decides the
+    # episode then: stamped at the present, marked, the signals left standing at the present.
+    scenario = scenarios.load("tariff_shock")
+    head = [a for a in scenario.articles if a.scored_at <= datetime(2025, 8, 4, 7, 21, tzinfo=UTC)]
+    present = datetime(2025, 8, 4, 7, 26, tzinfo=UTC)
+    uncapped = [o for o in run_engine(head, load_config(None)) if isinstance(o, AlertFiring)]
+    assert {a.rule for a in uncapped} == {"tariff_strain_high", "relationship_shift"}
+    assert all(a.at == datetime(2025, 8, 4, 7, 55, tzinfo=UTC) and not a.end_of_input for a in uncapped)
+
+    now = [present]
+
+    def bus_clock() -> float:  # reads now[0] at each call: the test moves it
+        return now[0].timestamp()
+
+    settings = settings_for(tmp_path)
+    bus = InProcessBus(clock=bus_clock)
+    bus.create_topics(topic_specs(settings))
+    publish(bus, settings, head)
+    clocked = {**FAST, "clock": lambda: now[0]}
+    stage = build_alerter(settings, load_config(None), bus, CollectorRegistry(), **clocked)
+    drain(stage)
+    flushed = stage.flush()
+    stage.close()
+
+    fired = alert_events(bus, settings)
+    assert sorted(e.alert_id for e in fired) == sorted(a.alert_id for a in uncapped)
+    assert flushed == fired
+    for event in fired:
+        assert event.state == "firing" and event.end_of_input
+        assert event.at == present
+        assert event.started_at == datetime(2025, 8, 4, 7, 25, tzinfo=UTC)
+    signals = [decode(SignalUpdated, r.value) for r in bus.records(settings.kafka.topics.signals)]
+    assert signals and max(s.at for s in signals) <= present
+
+    # A later run, 14 minutes on, with one more article: its signals are published at the ticks that
+    # have happened (the clock was not left at 07:55), and the episode is not fired again.
+    now[0] = later = present + timedelta(minutes=14)
+    extra = head[-1].model_copy(
+        update={
+            "article_id": "tariff-extra",
+            "story_id": "tariff-extra",
+            "published_at": datetime(2025, 8, 4, 7, 30, tzinfo=UTC),
+            "fetched_at": datetime(2025, 8, 4, 7, 35, tzinfo=UTC),
+            "scored_at": datetime(2025, 8, 4, 7, 35, 30, tzinfo=UTC),
+        }
+    )
+    publish(bus, settings, [extra])
+    stage = build_alerter(settings, load_config(None), bus, CollectorRegistry(), **clocked)
+    drain(stage)
+    stage.flush()
+    stage.close()
+    signals = [decode(SignalUpdated, r.value) for r in bus.records(settings.kafka.topics.signals)]
+    at_40 = [s for s in signals if s.at == datetime(2025, 8, 4, 7, 40, tzinfo=UTC)]
+    assert any(s.topic == "trade_tariffs" and s.signal == "volume" and s.window == "24h" for s in at_40)
+    assert max(s.at for s in signals) <= later
+    assert Counter(e.alert_id for e in alert_events(bus, settings) if e.state == "firing") == Counter(
+        a.alert_id for a in uncapped
+    )
