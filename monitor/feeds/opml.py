@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from monitor.errors import MonitorError
 from monitor.feeds.model import FeedConfig
-from monitor.feeds.parse import defuse
+from monitor.feeds.parse import defuse, to_utf8
 from monitor.feeds.urls import redact_url
 
 
@@ -53,10 +53,16 @@ def _tags(values: Iterable[str]) -> tuple[str, ...]:
 
 def read_opml(data: bytes, *, taken_ids: Iterable[str] = ()) -> OpmlResult:
     """Parse OPML bytes into feeds; ``taken_ids`` are ids already in use (new ids avoid them)."""
+    try:
+        # Defusing reads the characters the XML parser reads (a UTF-16 document hides "<!ENTITY" from a
+        # scan of its bytes), so the document is decoded to UTF-8 first, by the feeds' rules.
+        data, _ = to_utf8(data, {})
+    except UnicodeError as exc:
+        raise OpmlError(f"cannot decode the document: {exc}") from exc
     data, _ = defuse(data)
     try:
         root = ET.fromstring(data)
-    except ET.ParseError as exc:
+    except (ET.ParseError, ValueError) as exc:
         raise OpmlError(f"not well-formed XML: {exc}") from exc
     if root.tag.lower() != "opml":
         raise OpmlError(f"the root element is <{root.tag}>, not <opml>")

@@ -15,7 +15,7 @@ from feedtest import FIXTURES
 from monitor.config import load_config
 from monitor.errors import ConfigError
 from monitor.events import ArticleFetched, decode
-from monitor.feeds.opml import read_opml
+from monitor.feeds.opml import OpmlError, read_opml
 from monitor.settings import Settings
 from pipelines.feedtools import check, import_opml
 
@@ -130,6 +130,29 @@ def test_import_rejects_entity_tricks_and_non_opml(tmp_path: Path) -> None:
     html.write_text("<html><body/></html>", encoding="utf-8")
     with pytest.raises(ConfigError, match="not <opml>"):
         import_opml(argparse.Namespace(opml=html, output=None), Settings())
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-16-be"])
+def test_opml_entities_are_never_expanded_whatever_the_encoding(encoding: str) -> None:
+    # A UTF-16 document hides "<!ENTITY" from a scan of its bytes: defusing reads the decoded text.
+    text = (
+        f'<?xml version="1.0" encoding="{encoding}"?><!-- <a --><!DOCTYPE opml [<!ENTITY x "EXPANDED">]>'
+        '<opml version="2.0"><body><outline text="&x;" xmlUrl="https://e.example/rss"/></body></opml>'
+    )
+    data = text.encode(encoding)  # Python's utf-16 writes a BOM; utf-16-be does not
+    with pytest.raises(OpmlError, match="undefined entity"):
+        read_opml(data)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "iso-8859-1"])
+def test_opml_in_another_encoding_is_read_whole(encoding: str) -> None:
+    title = "Économie — desk" if encoding != "iso-8859-1" else "Économie desk"
+    text = (
+        f'<?xml version="1.0" encoding="{encoding}"?><opml version="2.0"><body>'
+        f'<outline text="{title}" xmlUrl="https://e.example/rss"/></body></opml>'
+    )
+    result = read_opml(text.encode(encoding))
+    assert [(f.name, f.url) for f in result.feeds] == [(title, "https://e.example/rss")]
 
 
 def test_the_packaged_feed_list() -> None:
