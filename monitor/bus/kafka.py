@@ -25,6 +25,7 @@ from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.net.compat import KafkaNetClient
 from kafka.structs import OffsetAndMetadata
 
 from monitor.bus.base import (
@@ -175,6 +176,7 @@ class KafkaBus(Bus):
             "request_timeout_ms": request_timeout_ms,
             # A client's constructor waits this long for a first broker, then fails (default 30 s).
             "bootstrap_timeout_ms": request_timeout_ms,
+            "kafka_client": self._new_net_client,
         }
         if settings.sasl_mechanism:
             # kafka-python names the credentials sasl_plain_* for the SCRAM mechanisms too.
@@ -193,6 +195,21 @@ class KafkaBus(Bus):
             if settings.ssl_password is not None:
                 self._common["ssl_password"] = settings.ssl_password.get_secret_value()
         self._max_message_bytes: int | None = None
+        self._made = threading.local()
+
+    def _new_net_client(self, **configs: Any) -> KafkaNetClient:
+        """kafka-python's network client, remembered by the :meth:`_connecting` block that made it.
+
+        kafka-python 3 starts a client's IO thread before the first bootstrap; when that fails, the
+        consumer's or admin client's constructor raises and nothing ever stops the thread (one idle thread
+        per failed attempt, so a stage retrying against a broker that is down piled them up). The block
+        closes the clients it made when it fails.
+        """
+        client = KafkaNetClient(**configs)
+        made: list[KafkaNetClient] | None = getattr(self._made, "clients", None)
+        if made is not None:
+            made.append(client)
+        return client
 
     @property
     def bootstrap(self) -> str:
@@ -200,11 +217,22 @@ class KafkaBus(Bus):
 
     @contextmanager
     def _connecting(self, action: str) -> Iterator[None]:
-        """:func:`_translated` where clients are made: a failed bootstrap says why, if a probe can tell."""
+        """:func:`_translated` where clients are made: a failed bootstrap says why, if a probe can tell;
+        the network clients made inside a block that fails are closed (see :meth:`_new_net_client`)."""
+        outer = getattr(self._made, "clients", None)
+        made: list[KafkaNetClient] = []
+        self._made.clients = made
         try:
             with _translated(action):
                 yield
-        except BusError as exc:
+        except BaseException as exc:
+            for client in made:
+                try:
+                    client.close()
+                except Exception as close_error:  # half made: nothing more to free
+                    log.debug("closing a failed client: %s", close_error)
+            if not isinstance(exc, BusError):
+                raise
             cause = exc.__cause__
             bootstrap_failed = type(cause).__name__ == "NoBrokersAvailable" or (
                 isinstance(cause, KafkaTimeoutError) and "bootstrap" in str(cause).lower()
@@ -215,6 +243,8 @@ class KafkaBus(Bus):
             raise BusError(
                 f"{exc} ({finding.reason})", retriable=exc.retriable and not finding.settled
             ) from cause
+        finally:
+            self._made.clients = outer
 
     def producer(self) -> Producer:
         timeout = self._settings.delivery_timeout.total_seconds()

@@ -51,3 +51,33 @@ def test_a_leaked_kafka_client_fails_the_test_that_leaked_it(tmp_path: Path) -> 
     assert "2 passed, 1 error" in out, out  # the leaky test's call passed; its teardown failed
     assert "ERROR test_leaky.py::test_leaves_a_consumer_open" in out, out
     assert "test_leaves_a_consumer_open left 1 Kafka client(s) open: KafkaConsumer" in out, out
+
+
+def test_a_failed_bootstrap_leaves_no_network_thread_behind() -> None:
+    # kafka-python 3 starts a client's IO thread before bootstrapping and loses it when the constructor
+    # raises; the bus closes what a failed attempt made. A bound socket that does not listen refuses.
+    import socket
+    import threading
+
+    import pytest
+
+    from monitor.bus.kafka import KafkaBus
+    from monitor.errors import BusError
+    from monitor.settings import KafkaSettings
+
+    def io_threads() -> list[str]:
+        return [t.name for t in threading.enumerate() if t.name.startswith("kafka-io")]
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        bus = KafkaBus(KafkaSettings(bootstrap_servers=f"127.0.0.1:{port}", request_timeout="1s"))
+        before = io_threads()
+        for _ in range(3):
+            with pytest.raises(BusError, match="refused"):
+                bus.consumer(["news.articles"], group_id="leak-check")
+            with pytest.raises(BusError, match="refused"):
+                bus.create_topics([])
+            with pytest.raises(BusError, match="refused"):
+                bus.topic_partitions("news.articles")
+        assert io_threads() == before
