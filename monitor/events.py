@@ -207,6 +207,8 @@ class SignalUpdated(Event):
 
 
 class AlertEvidence(BaseModel):
+    """One story behind an alert: its most relevant copy, and how many outlets carried the story."""
+
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     article_id: str
@@ -214,6 +216,10 @@ class AlertEvidence(BaseModel):
     url: str
     stance: Number
     evidence: str | None = None
+    story_id: str = ""
+    """The story (near-duplicate cluster) this article represents; empty in records written before."""
+    outlets: Integer = Field(default=0, ge=0)
+    """How many outlets (distinct sources) carried the story in the rule's window; 0: not recorded."""
 
 
 class _AlertFields(Event):
@@ -235,6 +241,15 @@ class _AlertFields(Event):
     """True when the end of input (``monitor run --once``) decided this event: the rule's ``for`` was
     counted as quiet time after the last article instead of being waited out, and ``at`` is when the run
     ended, not a later time that had not happened."""
+    dedup_key: str = ""
+    """A stable key of the episode (PagerDuty-style): the same on every event of one episode (firing,
+    re-notifications, resolved), on every alert topic, at the webhook and in Alertmanager; it is the
+    ``alert_id`` (filled in when a record written before the field existed is read)."""
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        if not self.dedup_key:
+            object.__setattr__(self, "dedup_key", self.alert_id)
 
     @property
     def key(self) -> str:

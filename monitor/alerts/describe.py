@@ -27,7 +27,8 @@ SIGNAL_NAMES: dict[str, str] = {
 
 
 def evidence(rule: RuleConfig, obs: Observation, *, count: int) -> list[AlertEvidence]:
-    """The ``count`` stories that best show why the rule fired, most telling first."""
+    """The ``count`` stories that best show why the rule fired, most telling first: each story once (its
+    most relevant copy), with the number of outlets that carried it."""
     reps = list(obs.stats.representatives)
     if rule.signal in ("stance_index", "strained_share"):
         # Falling stance or rising strained share: the most strained stories first; else the most cooperative.
@@ -36,16 +37,18 @@ def evidence(rule: RuleConfig, obs: Observation, *, count: int) -> list[AlertEvi
         reps.sort(key=lambda a: (sign * a.stance, -a.relevance, -a.event_us, a.article_id))
     else:
         reps.sort(key=lambda a: (-a.relevance, -a.event_us, a.article_id))
-    return [_evidence(a) for a in reps[:count]]
+    return [_evidence(a, obs.stats.outlets.get(a.story_id, 1)) for a in reps[:count]]
 
 
-def _evidence(article: Article) -> AlertEvidence:
+def _evidence(article: Article, outlets: int) -> AlertEvidence:
     return AlertEvidence(
         article_id=article.article_id,
         title=article.title,
         url=article.url,
         stance=article.stance,
         evidence=article.evidence,
+        story_id=article.story_id,
+        outlets=outlets,
     )
 
 

@@ -3,7 +3,8 @@
 Never blocks the stream: :meth:`WebhookSink.submit` puts the event on a bounded queue and returns at
 once; a worker thread delivers, retrying network errors, 429 and 5xx answers with exponential backoff
 (``Retry-After`` honoured, capped). A full queue drops the event (counted ``failed`` and logged). The body
-is the event's JSON, exactly as on the alert topic; receivers dedupe by ``alert_id``, ``state`` and ``at``.
+is the event's JSON, exactly as on the alert topic; receivers dedupe by ``alert_id``, ``state`` and ``at``;
+``dedup_key`` (also the ``X-Dedup-Key`` header) is stable over one episode, for PagerDuty-style receivers.
 
 The URL is a secret (webhooks carry their token in the path, the query or ``user:password@``): logs and
 errors show only :attr:`WebhookSink.target`, its scheme and host.
@@ -108,7 +109,11 @@ class WebhookSink:
 
     def _deliver(self, event: AlertFiring | AlertResolved) -> None:
         body = event.encode()
-        headers = {"Content-Type": "application/json", "X-Alert-Id": event.alert_id}
+        headers = {
+            "Content-Type": "application/json",
+            "X-Alert-Id": event.alert_id,
+            "X-Dedup-Key": event.dedup_key,
+        }
         for attempt in range(self._max_retries + 1):
             delay: float | None = None
             try:

@@ -110,6 +110,8 @@ class WindowStats:
     stance_std: float | None
     """Relevance-weighted standard deviation of the stories' stance (for z-scores)."""
     representatives: tuple[Article, ...] = field(repr=False)
+    outlets: dict[str, int] = field(default_factory=dict, repr=False)
+    """Per story (``story_id``): how many outlets (distinct ``source`` names) carried it in the window."""
 
     def value(self, signal: str) -> float | None:
         """The value of ``signal`` (``stance_index``, ``volume``, ``stories`` or ``strained_share``)."""
@@ -144,7 +146,16 @@ def window_stats(articles: Sequence[Article]) -> WindowStats:
         strained_share=round(strained / len(reps), 6),
         stance_std=round(math.sqrt(max(variance, 0.0)), 6),
         representatives=tuple(reps),
+        outlets=outlets(articles),
     )
+
+
+def outlets(articles: Iterable[Article]) -> dict[str, int]:
+    """Per ``story_id``: the number of distinct outlets (``source``) among ``articles`` that carried it."""
+    seen: dict[str, set[str]] = {}
+    for article in articles:
+        seen.setdefault(article.story_id, set()).add(article.source)
+    return {story: len(sources) for story, sources in seen.items()}
 
 
 class TickView:
