@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     tail = alerts_sub.add_parser(
         "tail",
         parents=[after],
-        help="print alerts from the alert topic as JSON lines",
+        help="print alerts from the alert topic (or routed alert topics) as JSON lines",
         description="subscribe to the alert topic and print alerts",
     )
     tail.add_argument("--from-beginning", action="store_true", help="start at the oldest alert")
@@ -175,7 +175,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="only alerts of this severity (repeatable)",
     )
     tail.add_argument(
-        "--topic", action="append", metavar="TOPIC", help="only alerts about this subject topic (repeatable)"
+        "--topic",
+        action="append",
+        metavar="TOPIC",
+        help="read this alert topic instead of news.alerts, e.g. a routed news.alerts.critical (repeatable; "
+        "a subject label such as 'defence' is read as --subject)",
+    )
+    tail.add_argument(
+        "--subject", action="append", metavar="SUBJECT", help="only alerts about this subject (repeatable)"
     )
     tail.add_argument(
         "--format",
@@ -194,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
         "create",
         parents=[after],
         help="create the Kafka topics (idempotent)",
-        description="create news.articles, news.scored, news.signals, news.alerts and news.deadletter",
+        description="create news.articles, news.scored, news.signals, news.alerts, news.deadletter, "
+        "news.alerter.lease and the alert topics the config file's routes name",
     )
     create.add_argument("--partitions", type=int, help="partitions per topic (default: settings)")
     create.add_argument("--replication-factor", type=int, help="replication factor (default: settings)")

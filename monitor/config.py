@@ -13,8 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from monitor.alerts.routes import RouteConfig
 from monitor.alerts.rules import RuleConfig
 from monitor.durations import Duration
 from monitor.errors import ConfigError, expectation, shown_input
@@ -52,6 +62,8 @@ class MonitorConfig(BaseModel):
     feeds: tuple[FeedConfig, ...] = ()
     signals: SignalsConfig = SignalsConfig()
     rules: tuple[RuleConfig, ...] = ()
+    routes: tuple[RouteConfig, ...] = ()
+    """Alert topics besides the alert topic (see :mod:`monitor.alerts.routes`)."""
 
     @model_validator(mode="after")
     def _unique(self) -> MonitorConfig:
@@ -60,6 +72,26 @@ class MonitorConfig(BaseModel):
             if dupes:
                 raise ValueError(f"unique {kind} ids/names; duplicated: {dupes}")
         return self
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _known_rules(cls, data: Any, handler: ModelWrapValidatorHandler[MonitorConfig]) -> MonitorConfig:
+        """A route's ``rule`` names rules of this file (the error points at the route's key)."""
+        config = handler(data)
+        names = {r.name for r in config.rules}
+        errors = [
+            InitErrorDetails(
+                type=PydanticCustomError("unknown_rule", "a rule named in this file's rules", {}),
+                loc=("routes", i, "rule"),
+                input=n,
+            )
+            for i, route in enumerate(config.routes)
+            for n in route.rule
+            if n not in names
+        ]
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return config
 
 
 def _key(loc: tuple[int | str, ...]) -> str:

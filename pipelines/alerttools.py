@@ -1,9 +1,12 @@
 """``monitor alerts tail``: print the alerts on the alert topic, as JSON lines or one readable line each.
 
-Reads ``news.alerts`` on Kafka without a consumer group (it never moves anyone's offsets): from the end by
-default, from the oldest alert with ``--from-beginning``. ``--max N`` stops after N printed alerts,
-``--timeout S`` after S seconds without one; ``--severity`` and ``--topic`` filter (repeatable). JSON lines
-are exactly the records' JSON; ``--format text`` (the default on a terminal) prints one line per alert.
+Reads ``news.alerts`` on Kafka without a consumer group (it never moves anyone's offsets), or with
+``--topic`` the routed alert topics named (``news.alerts.critical``; repeatable): from the end by default,
+from the oldest alert with ``--from-beginning``. ``--max N`` stops after N printed alerts, ``--timeout S``
+after S seconds without one; ``--severity`` and ``--subject`` filter (repeatable; a ``--topic`` that is a
+subject label, such as ``--topic defence``, is read as ``--subject`` as it was before alert topics existed).
+JSON lines are exactly the records' JSON; ``--format text`` (the default on a terminal) prints one line per
+alert.
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TextIO
 
 from monitor.bus import Bus, Record, make_bus
 from monitor.errors import ConfigError, DecodeError
 from monitor.events import AlertFiring, AlertResolved, decode_alert, format_time
 from monitor.settings import Settings
+from monitor.signals import SUBJECTS
 from pipelines.process import require_kafka, stop_on_signals
 
 log = logging.getLogger(__name__)
@@ -47,7 +51,7 @@ def matches(event: AlertEvent, *, severities: Iterable[str] | None, topics: Iter
 
 def tail_alerts(
     bus: Bus,
-    topic: str,
+    topic: str | Sequence[str],
     *,
     out: TextIO,
     from_beginning: bool = False,
@@ -61,8 +65,8 @@ def tail_alerts(
 ) -> int:
     """Print alerts from ``topic`` to ``out`` until ``max_alerts``, ``timeout`` idle seconds or ``stop``.
 
-    Returns the number printed. ``ready`` is called once the consumer is positioned (for tests and tools
-    that publish after subscribing).
+    ``topic``: the alert topic, or several. Returns the number printed. ``ready`` is called once the
+    consumer is positioned (for tests and tools that publish after subscribing).
     """
     stop = stop or threading.Event()
     severities = set(severities) if severities else None
@@ -85,7 +89,8 @@ def tail_alerts(
             last = time.monotonic()
         return max_alerts is None or printed < max_alerts
 
-    with bus.consumer([topic], group_id=None, from_beginning=from_beginning) as consumer:
+    names = [topic] if isinstance(topic, str) else list(topic)
+    with bus.consumer(names, group_id=None, from_beginning=from_beginning) as consumer:
         consumer.lag()  # resolves the starting position now, so nothing published after this is missed
         if ready is not None:
             ready()
@@ -135,26 +140,41 @@ def tail(args: argparse.Namespace, settings: Settings) -> int:
         )
     text = args.format == "text" if args.format else sys.stdout.isatty()
     stop = stop_on_signals()
+    subjects = [*(args.subject or ()), *(t for t in args.topic or () if t in SUBJECTS)]
+    topics = [t for t in args.topic or () if t not in SUBJECTS]
     bus = make_bus(settings)
-    topic = settings.kafka.topics.alerts
     partitions = getattr(bus, "topic_partitions", None)
-    if partitions is not None and partitions(topic) == 0:
-        bus.close()
-        raise ConfigError(
-            source="environment",
-            key="MONITOR_KAFKA__TOPICS__ALERTS",
-            expected=f"an existing alert topic; {topic!r} does not exist yet (`monitor topics create`)",
-        )
+    if topics:
+        missing = [t for t in topics if partitions is not None and partitions(t) == 0]
+        if missing:
+            bus.close()
+            raise ConfigError.of(
+                "command line",
+                [
+                    ("--topic", "an existing alert topic (`monitor topics create` creates routed ones)", t)
+                    for t in missing
+                ],
+            )
+    else:
+        topics = [settings.kafka.topics.alerts]
+        if partitions is not None and partitions(topics[0]) == 0:
+            bus.close()
+            raise ConfigError(
+                source="environment",
+                key="MONITOR_KAFKA__TOPICS__ALERTS",
+                expected=f"an existing alert topic; {topics[0]!r} does not exist yet "
+                "(`monitor topics create`)",
+            )
     try:
         tail_alerts(
             bus,
-            topic,
+            topics,
             out=sys.stdout,
             from_beginning=args.from_beginning,
             max_alerts=args.max,
             timeout=args.timeout,
             severities=args.severity,
-            topics=args.topic,
+            topics=subjects or None,
             text=text,
             stop=stop,
         )

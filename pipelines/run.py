@@ -19,6 +19,7 @@ from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 
+from monitor.alerts.routes import routed_topics
 from monitor.bus import Bus, make_bus, topic_specs
 from monitor.config import load_config
 from monitor.errors import ConfigError
@@ -96,7 +97,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         settings.state_dir,
         " (once)" if args.once else "",
     )
-    bus.create_topics(topic_specs(settings))
+    bus.create_topics(topic_specs(settings, routed=routed_topics(config.routes)))
 
     registry = CollectorRegistry()
     build_info(registry, stage="run")

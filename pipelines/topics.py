@@ -1,4 +1,5 @@
-"""``monitor topics create``: create the project's Kafka topics (idempotent)."""
+"""``monitor topics create``: create the project's Kafka topics (idempotent), the alert topics that the
+config file's routes name included."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import argparse
 import dataclasses
 import logging
 
+from monitor.alerts.routes import routed_topics
 from monitor.bus import topic_specs
 from monitor.bus.kafka import KafkaBus
+from monitor.config import load_config
 from monitor.settings import Settings
 from pipelines.process import require_kafka
 
@@ -16,7 +19,8 @@ log = logging.getLogger(__name__)
 
 def create(args: argparse.Namespace, settings: Settings) -> int:
     require_kafka(settings, why="the Kafka bootstrap servers (host:port) to create the topics on")
-    specs = topic_specs(settings)
+    config = load_config(settings.config)
+    specs = topic_specs(settings, routed=routed_topics(config.routes))
     if args.partitions is not None or args.replication_factor is not None:
         specs = [
             dataclasses.replace(

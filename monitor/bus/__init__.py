@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from monitor.bus.base import Bus, Consumer, Message, Producer, Record, TopicSpec
 from monitor.settings import Settings
 
 __all__ = ["Bus", "Consumer", "Message", "Producer", "Record", "TopicSpec", "make_bus", "topic_specs"]
 
 
-def topic_specs(settings: Settings) -> list[TopicSpec]:
-    """The project's topics with partitions, replication, retention and compaction (DESIGN §2)."""
+def topic_specs(settings: Settings, *, routed: Sequence[str] = ()) -> list[TopicSpec]:
+    """The project's topics with partitions, replication, retention and compaction (DESIGN §2).
+
+    ``routed``: the alert topics the config's routes name (:func:`monitor.alerts.routes.routed_topics`),
+    laid out like the alert topic.
+    """
     k = settings.kafka
     names = k.topics
     retention = str(int(k.retention.total_seconds() * 1000))
@@ -25,6 +31,11 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         spec(names.signals, k.partitions, {"retention.ms": retention, "cleanup.policy": "compact,delete"}),
         # Alerts are keyed by rule+subject; keep full history (the lifecycle) within retention.
         spec(names.alerts, k.partitions, {"retention.ms": retention, "cleanup.policy": "delete"}),
+        *(
+            spec(name, k.partitions, {"retention.ms": retention, "cleanup.policy": "delete"})
+            for name in routed
+            if name != names.alerts
+        ),
         spec(names.deadletter, 1, {"retention.ms": dl_retention, "cleanup.policy": "delete"}),
         # Never written: its one partition is what the alerters' lease group hands to its leader.
         spec(names.alerter_lease, 1, {"retention.ms": retention, "cleanup.policy": "delete"}),
