@@ -298,7 +298,7 @@ class ScorerMetrics:
 
 
 class AlerterMetrics:
-    """Signals as gauges, alert lifecycle, late articles and webhook deliveries."""
+    """Signals as gauges, alert lifecycle, late articles, webhook and Alertmanager deliveries."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.signal_value = Gauge(
@@ -348,7 +348,15 @@ class AlerterMetrics:
             namespace=NAMESPACE,
             registry=registry,
         )
+        self.alertmanager_deliveries = Counter(
+            "alertmanager_deliveries",
+            "Alertmanager API v2 posts by outcome (ok, retry, failed); re-posts of firing alerts included.",
+            ["outcome"],
+            namespace=NAMESPACE,
+            registry=registry,
+        )
         for disposition in ("accepted", "dropped"):
             self.late_articles.labels(disposition)
         for outcome in ("ok", "retry", "failed"):
             self.webhook_deliveries.labels(outcome)
+            self.alertmanager_deliveries.labels(outcome)

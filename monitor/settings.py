@@ -361,6 +361,11 @@ class AlerterSettings(_Section):
     warm); a dead leader is replaced this long after its last heartbeat (the broker allows 6 s and more).
     ``webhook_url`` is a secret (webhooks carry their token in the URL): an ``http://`` or ``https://`` URL
     with a host, checked when the settings load; empty means none; logs show only its scheme and host.
+    ``alertmanager_url``: Prometheus Alertmanager's base URL (``http://alertmanager:9093``); when set,
+    alert events are also posted to its API v2 (:mod:`monitor.alerts.alertmanager`);
+    ``alertmanager_resolve_timeout``: a firing alert is told to end this long after each post and is
+    posted again every third of it (keep it at or below Alertmanager's ``resolve_timeout``, 5m by
+    default); ``alertmanager_timeout``, ``_max_retries``, ``_queue_size``: the posts' limits.
     """
 
     state_path: Path | None = None
@@ -384,6 +389,29 @@ class AlerterSettings(_Section):
     lease_timeout: Duration = Field(
         default=timedelta(seconds=10), ge=timedelta(seconds=1), le=timedelta(minutes=30)
     )
+    alertmanager_url: str | None = None
+    alertmanager_resolve_timeout: Duration = Field(
+        default=timedelta(minutes=5), ge=timedelta(seconds=3), le=timedelta(days=1)
+    )
+    alertmanager_timeout: Duration = Field(
+        default=timedelta(seconds=10), ge=timedelta(milliseconds=100), le=timedelta(minutes=10)
+    )
+    alertmanager_max_retries: int = Field(default=5, ge=0)
+    alertmanager_queue_size: int = Field(default=1000, ge=1)
+
+    @field_validator("alertmanager_url", mode="before")
+    @classmethod
+    def _empty_url_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("alertmanager_url")
+    @classmethod
+    def _alertmanager_http_url(cls, value: str | None) -> str | None:
+        if value is not None and not is_http_url(value):
+            raise ValueError("an http:// or https:// URL with a host (Alertmanager's base URL)")
+        return value
 
     @field_validator("webhook_url", mode="before")
     @classmethod

@@ -46,15 +46,17 @@ from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry
 
+from monitor.alerts.alertmanager import AlertmanagerSink
 from monitor.alerts.engine import AlertEngine, AlertEvent, EngineState, Output, signal_params
 from monitor.alerts.lifecycle import STATE_VALUES
+from monitor.alerts.routes import route
 from monitor.alerts.webhook import WebhookSink
 from monitor.bus import Bus, make_bus, topic_specs
 from monitor.bus.base import Consumer, Lease, Message, Producer, Record
 from monitor.bus.follow import Follower
 from monitor.bus.stage import BatchResult, Failure, Item, StageRunner
-from monitor.config import MonitorConfig, load_config
-from monitor.errors import BusError, DecodeError
+from monitor.config import DEFAULT_CONFIG, MonitorConfig, load_config
+from monitor.errors import BusError, ConfigError, DecodeError
 from monitor.events import (
     AlertFiring,
     AlertResolved,
@@ -99,8 +101,13 @@ def ledger_key(event: AlertFiring | AlertResolved) -> str:
     return f"{event.alert_id}/{event.state}/{format_time(event.at)}"
 
 
-def read_ledger(bus: Bus, topic: str, *, timeout: float = 30.0) -> set[str]:
-    """The :func:`ledger_key` of every alert event on ``topic`` (read to its end, no consumer group)."""
+def read_ledger(
+    bus: Bus, topic: str, *, timeout: float = 30.0, latest: dict[str, AlertEvent] | None = None
+) -> set[str]:
+    """The :func:`ledger_key` of every alert event on ``topic`` (read to its end, no consumer group).
+
+    ``latest``: filled with the last event of each ``alert_id`` on the topic.
+    """
     keys: set[str] = set()
     deadline = time.monotonic() + timeout
     partitions = getattr(bus, "topic_partitions", None)  # Kafka: a topic that does not exist has no alerts
@@ -110,14 +117,47 @@ def read_ledger(bus: Bus, topic: str, *, timeout: float = 30.0) -> set[str]:
         while any(consumer.lag().values()):
             for record in consumer.poll(max_records=1000, timeout=0.5):
                 try:
-                    keys.add(ledger_key(decode_alert(record.value)))
+                    event = decode_alert(record.value)
                 except DecodeError:
                     continue  # not ours to judge here; `monitor alerts tail` reports such records
+                keys.add(ledger_key(event))
+                if latest is not None:
+                    last = latest.get(event.alert_id)
+                    if last is None or (event.at, event.state == "resolved") >= (
+                        last.at,
+                        last.state == "resolved",
+                    ):
+                        latest[event.alert_id] = event
             if time.monotonic() > deadline:
                 raise BusError(
                     f"could not read the alert topic {topic} to its end in {timeout:.0f}s", retriable=True
                 )
     return keys
+
+
+def check_routes(bus: Bus, settings: Settings, config: MonitorConfig) -> None:
+    """Raise :class:`ConfigError` (every problem in one line) unless each routed alert topic exists and
+    is not one of the pipeline's other topics."""
+    source = str(settings.config) if settings.config is not None else f"<packaged {DEFAULT_CONFIG}>"
+    names = settings.kafka.topics
+    others = {names.articles, names.scored, names.signals, names.deadletter, names.alerter_lease}
+    partitions = getattr(bus, "topic_partitions", None)
+    problems: list[tuple[str, str, object]] = []
+    for i, r in enumerate(config.routes):
+        if r.topic in others:
+            problems.append(
+                (f"routes[{i}].topic", "an alert topic of its own, not a topic of the pipeline", r.topic)
+            )
+        elif r.topic != names.alerts and partitions is not None and partitions(r.topic) == 0:
+            problems.append(
+                (
+                    f"routes[{i}].topic",
+                    "an existing Kafka topic (`monitor topics create` creates it)",
+                    r.topic,
+                )
+            )
+    if problems:
+        raise ConfigError.of(source, problems)
 
 
 @dataclass
@@ -127,10 +167,13 @@ class _Effects:
     alerts: list[tuple[Message, AlertEvent]] = field(default_factory=list)
     signals: list[tuple[Message, SignalUpdated]] = field(default_factory=list)
     dropped: int = 0
+    copies: dict[int, list[Message]] = field(default_factory=dict)
+    """The routed copies of an alert message (by the ``id`` of its message on the alert topic)."""
 
     def clear(self) -> None:
         self.alerts.clear()
         self.signals.clear()
+        self.copies.clear()
         self.dropped = 0
 
 
@@ -200,7 +243,7 @@ class AlerterStage:
     * ``stage.flush()``: end of input (``monitor run --once``): evaluate through the last article plus the
       longest ``for`` of the rules (what is decided after the present is stamped at the present and
       marked ``end_of_input``), publish, return the alert events published.
-    * ``stage.close()``: stop the webhook worker, close producer, consumer and state file.
+    * ``stage.close()``: stop the webhook and Alertmanager workers, close producer, consumer and state file.
     * ``stage.health()``: for ``MetricsServer(health=...)``.
     """
 
@@ -225,6 +268,7 @@ class AlerterStage:
         self._topics = settings.kafka.topics
         self._on_alert = on_alert
         self._rules = config.rules
+        self._routes = config.routes
         self.metrics = AlerterMetrics(registry)
         self.store = AlerterStore(a.state_path or settings.state_path(STATE_FILE))
         params = signal_params(
@@ -236,11 +280,14 @@ class AlerterStage:
             future_tolerance=a.future_tolerance,
         )
         self._sink: WebhookSink | None = None
+        self._alertmanager: AlertmanagerSink | None = None
+        latest: dict[str, AlertEvent] = {}
         try:
+            check_routes(bus, settings, config)
             self.engine = AlertEngine(
                 rules=config.rules, params=params, state=self.store.load(), evidence_count=a.evidence_articles
             )
-            self._ledger = read_ledger(bus, self._topics.alerts)
+            self._ledger = read_ledger(bus, self._topics.alerts, latest=latest)
             self._producer = bus.producer()
             self._follower: Follower | None = None
             if lease is None:
@@ -272,6 +319,18 @@ class AlerterStage:
                 queue_size=a.webhook_queue_size,
                 metrics=self.metrics,
             )
+        if a.alertmanager_url is not None:
+            self._alertmanager = AlertmanagerSink(
+                a.alertmanager_url,
+                resolve_timeout=a.alertmanager_resolve_timeout,
+                timeout=a.alertmanager_timeout,
+                max_retries=a.alertmanager_max_retries,
+                queue_size=a.alertmanager_queue_size,
+                metrics=self.metrics,
+                clock=clock,
+            )
+            if self.role == "leader":
+                self._alertmanager.resume(self._still_firing(latest))
         self.last_progress = time.monotonic()
         self.runner = AlerterRunner(
             self,
@@ -368,9 +427,35 @@ class AlerterStage:
                 self._effects.signals.append((signal_message, output))
             else:
                 message = Message(self._topics.alerts, output.key, output.encode())
+                copies = self._routed(output, message)
                 messages.append(message)
+                messages.extend(copies)
                 self._effects.alerts.append((message, output))
+                if copies:
+                    self._effects.copies[id(message)] = copies
         return messages
+
+    def _routed(self, event: AlertEvent, message: Message) -> list[Message]:
+        """Copies of an alert event's message for the alert topics its routes name."""
+        return [
+            Message(topic, message.key, message.value)
+            for topic in route(self._routes, event)
+            if topic != self._topics.alerts
+        ]
+
+    def _still_firing(self, latest: dict[str, AlertEvent]) -> list[AlertFiring]:
+        """The episodes whose last event on the alert topic is a firing one and that the engine still
+        holds firing (re-posted to Alertmanager when this alerter becomes the active one)."""
+        out = []
+        for event in latest.values():
+            state = self.engine.rule_state(event.rule)
+            if (
+                isinstance(event, AlertFiring)
+                and state.status == "firing"
+                and state.alert_id == event.alert_id
+            ):
+                out.append(event)
+        return out
 
     # -- acks, then state ---------------------------------------------------------------------------
     def _publish(self, messages: Sequence[Message]) -> None:
@@ -380,7 +465,11 @@ class AlerterStage:
         if self._ledger_stale:
             self._ledger = read_ledger(self._bus, self._topics.alerts)
             self._ledger_stale = False
-        duplicates = {id(m) for m, event in self._effects.alerts if ledger_key(event) in self._ledger}
+        duplicates = set()
+        for m, event in self._effects.alerts:
+            if ledger_key(event) in self._ledger:
+                duplicates.add(id(m))
+                duplicates.update(id(c) for c in self._effects.copies.get(id(m), ()))
         if duplicates:
             log.info(
                 "%d alert events are already on %s (published before a restart); not again",
@@ -444,6 +533,8 @@ class AlerterStage:
         self.metrics.alerts.labels(event.rule, event.severity, event.state).inc()
         if self._sink is not None:
             self._sink.submit(event)
+        if self._alertmanager is not None:
+            self._alertmanager.submit(event)
         if self._on_alert is not None:
             self._on_alert(event)
 
@@ -543,10 +634,16 @@ class AlerterStage:
     def _take_over(self) -> None:
         """Publish what the previous leader computed but never published, then publish and commit."""
         assert self._follower is not None
-        self._ledger = read_ledger(self._bus, self._topics.alerts)
+        latest: dict[str, AlertEvent] = {}
+        self._ledger = read_ledger(self._bus, self._topics.alerts, latest=latest)
         missing = [(m, e) for key, (m, e) in sorted(self._held_back.items()) if key not in self._ledger]
         signals = list(self._held_back_signals.values())
-        self._producer.publish_all([m for m, _ in missing] + signals)  # a BusError: retried next step
+        copies = [c for m, e in missing for c in self._routed(e, m)]
+        self._producer.publish_all(
+            [m for m, _ in missing] + copies + signals
+        )  # a BusError: retried next step
+        if self._alertmanager is not None:
+            self._alertmanager.resume(self._still_firing(latest))
         for _message, event in missing:
             self._ledger.add(ledger_key(event))
             self._notify(event)
@@ -572,6 +669,8 @@ class AlerterStage:
         self.role = "standby"
         self.runner.silent = True
         self.metrics.leader.set(0)
+        if self._alertmanager is not None:
+            self._alertmanager.forget()
         if was == "leader":
             self.engine.restore(self._saved.copy())
             self._effects.clear()
@@ -596,6 +695,8 @@ class AlerterStage:
                 log.warning("giving up the alerter lease: %s", exc)
         if self._sink is not None:
             self._sink.close()
+        if self._alertmanager is not None:
+            self._alertmanager.close()
         for close in (self._consumer.close, self._producer.close):
             try:
                 close()
