@@ -41,7 +41,10 @@ def tool(name: str) -> str:
 
     found = shutil.which(name)
     if found is None:
-        pytest.fail(f"{name} is not on PATH: {INSTALL_HINT if name in ('promtool', 'prometheus') else name}")
+        hint = INSTALL_HINT if name in ("promtool", "prometheus") else name
+        if name in ("amtool", "prometheus-alertmanager"):
+            hint = "apt-get install prometheus-alertmanager"
+        pytest.fail(f"{name} is not on PATH: {hint}")
     return found
 
 

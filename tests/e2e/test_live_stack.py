@@ -239,7 +239,8 @@ def adapt_prometheus_config(targets: dict[str, str]) -> str:
     # Only the addresses changed: the parsed configs are equal once the targets are mapped back.
     before, after = yaml.safe_load(original), yaml.safe_load(adapted)
     back = {new: old for old, new in targets.items()}
-    for job in after["scrape_configs"]:
+    jobs = [*after["scrape_configs"], *after.get("alerting", {}).get("alertmanagers", [])]
+    for job in jobs:
         for static in job["static_configs"]:
             static["targets"] = [back.get(t, t) for t in static["targets"]]
     assert before == after
@@ -474,6 +475,8 @@ def stack(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
                         for stage, port in (("poller", 9101), ("scorer", 9102), ("alerter", 9103))
                     },
                     "localhost:9090": f"127.0.0.1:{prom_port}",
+                    # No Alertmanager in this test: a loopback port nothing listens on (no lookups).
+                    "alertmanager:9093": "127.0.0.1:9",
                 }
             )
         )
