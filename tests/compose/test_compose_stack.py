@@ -11,7 +11,10 @@ The steps, in order, each asserted:
 1. ``docker compose up -d --build --wait``: every service healthy, topics-init exited 0; the image has no
    torch, and scores offline with ``docker run --network=none``;
 2. an alert on ``news.alerts``, read from the host with kcat (127.0.0.1:9094) and inside the kafka
-   container with Kafka's console consumer, as the README tells users;
+   container with Kafka's console consumer, as the README tells users; the same record on its routed
+   alert topic (created by topics-init from the config's routes); the alert in Alertmanager's API (the
+   alertmanager service, deploy/alertmanager/alertmanager.yml) and its notification at the webhook
+   receiver that config names (``alert-receiver``, a container of the test);
 3. Prometheus (in its container) has every scrape target up and every recording rule returning data;
 4. new items, then SIGKILL to the scorer's and the alerter's main processes mid-stream (a crash; Docker
    treats ``docker compose kill`` as a manual stop, which no restart policy restarts): both restarted by
@@ -58,11 +61,24 @@ HERE = Path(__file__).resolve().parent
 STANDINS = HERE / "standins" / "build.sh"
 OVERRIDES = [HERE / "compose.standins.yaml", HERE / "compose.feeds.yaml"]
 PROJECT = "india-us-monitor"  # compose.yaml's `name:`
-SERVICES = ["kafka", "topics-init", "poller", "scorer", "alerter", "prometheus", "feeds"]
-LONG_RUNNING = ["kafka", "poller", "scorer", "alerter", "prometheus", "feeds"]
+SERVICES = [
+    "kafka",
+    "topics-init",
+    "poller",
+    "scorer",
+    "alerter",
+    "prometheus",
+    "alertmanager",
+    "feeds",
+    "alert-receiver",
+]
+LONG_RUNNING = [s for s in SERVICES if s != "topics-init"]
 IMAGE = "india-us-monitor:latest"
 KAFKA_HOST = "127.0.0.1:9094"
 PROMETHEUS = "http://127.0.0.1:9090"
+ALERTMANAGER = "http://127.0.0.1:9093"
+ROUTED = "news.alerts.warning"  # the test config's route: warnings (RULE is one) also go here
+SAMPLE = REPO / ".cache" / "compose-alert-sample.json"
 STAGE_PORTS = {"poller": 9101, "scorer": 9102, "alerter": 9103}
 RULE = "compose-overall-strain"
 FIGURES = REPO / ".cache" / "compose-figures.json"
@@ -240,6 +256,23 @@ def prometheus_query(expr: str) -> dict[str, Any]:
     return answer
 
 
+def alertmanager_alerts(alertname: str) -> list[dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(f"{ALERTMANAGER}/api/v2/alerts", timeout=10) as response:
+            alerts: list[dict[str, Any]] = json.loads(response.read())
+    except OSError:
+        return []
+    return [a for a in alerts if a["labels"].get("alertname") == alertname]
+
+
+def notifications(stack: Stack, alertname: str) -> list[dict[str, Any]]:
+    path = stack.work / "received" / "notifications.jsonl"
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [n for n in rows if any(a["labels"].get("alertname") == alertname for a in n["alerts"])]
+
+
 def metric_total(stage: str, name: str) -> float:
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -259,6 +292,8 @@ def stack(engine: dict[str, str]) -> Iterator[Stack]:
     work = Path(tempfile.mkdtemp(prefix="compose-test-"))
     (work / "feeds").mkdir()
     (work / "feeds").chmod(0o755)
+    (work / "received").mkdir()
+    (work / "received").chmod(0o777)
     work.chmod(0o755)
     env = {**engine, "MONITOR_TEST_DIR": str(work)}
     live = Stack(env, work)
@@ -276,6 +311,7 @@ def stack(engine: dict[str, str]) -> Iterator[Stack]:
             {"id": "world", "name": "World news", "url": "http://feeds:8000/world.xml", "interval": "1m"},
         ],
         "signals": {"windows": ["6h", "24h", "7d"], "allowed_lateness": "6h"},
+        "routes": [{"topic": ROUTED, "severity": "warning"}],
         "rules": [
             {
                 "name": RULE,
@@ -379,6 +415,40 @@ def test_2_an_alert_reaches_the_alert_topic_and_both_kinds_of_subscriber(stack: 
     )
     first = json.loads(consumed.stdout.strip().splitlines()[0])
     assert first["type"] in ("AlertFiring", "AlertResolved") and first["rule"] == RULE
+
+    # The routed topic has the same record (key and value).
+    on_alerts = kcat_read("news.alerts")
+    routed = wait_for(f"the alert on {ROUTED}", lambda: kcat_read(ROUTED), timeout=60)
+    assert routed[0] in on_alerts
+    # Alertmanager has it, with its labels; its webhook receiver was notified (group_wait 30s).
+    in_am = wait_for(
+        "the alert in Alertmanager's API", lambda: alertmanager_alerts(RULE), timeout=FLOW_TIMEOUT
+    )
+    assert in_am[0]["labels"] == {
+        "alertname": RULE,
+        "severity": "warning",
+        "subject": "overall",
+        "signal": "stance_index",
+        "window": "24h",
+        "dedup_key": alert.alert_id,
+    }
+    notified = wait_for(
+        "the notification at the webhook receiver", lambda: notifications(stack, RULE), timeout=FLOW_TIMEOUT
+    )
+    stack.figures["up_to_first_notification_seconds"] = round(time.time() - stack.figures["up_started_at"], 1)
+    assert notified[0]["alerts"][0]["labels"]["dedup_key"] == alert.alert_id
+    assert notified[0]["groupLabels"] == {"subject": "overall"}
+    SAMPLE.write_text(
+        json.dumps(
+            {
+                "routed_topic": {"key": routed[0][0], "value": json.loads(routed[0][1])},
+                "alertmanager_api": in_am[0],
+                "webhook": notified[0],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 def test_3_prometheus_scrapes_every_target_and_every_recording_rule_has_data(stack: Stack) -> None:
@@ -490,6 +560,12 @@ def test_5_down_and_up_keep_the_state_and_down_v_leaves_nothing(stack: Stack) ->
     again = kcat_read("news.articles")
     assert sorted(again) == sorted(articles), "articles were republished after down/up"
     assert sorted(kcat_read("news.alerts")) == sorted(alerts), "alerts were repeated after down/up"
+    # Alertmanager keeps no alerts across its restart: the restarted alerter posts the firing one again,
+    # under the same labels, so it is there once.
+    again_in_am = wait_for(
+        "the firing alert back in Alertmanager", lambda: alertmanager_alerts(RULE), timeout=120
+    )
+    assert len(again_in_am) == 1 and again_in_am[0]["status"]["state"] == "active"
 
     stack.compose("down", "-v", "--remove-orphans", timeout=300)
     label = f"label=com.docker.compose.project={PROJECT}"

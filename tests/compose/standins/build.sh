@@ -8,6 +8,8 @@
 #                                 the test harness resolves) and an entry script that honours the KAFKA_*
 #                                 variables as apache/kafka does; /opt/kafka/bin/*.sh wrappers for the tools
 #   standin/prometheus:v2.55.1    Debian's prometheus binary (the host's package) on the same base
+#   standin/alertmanager:v0.27.0  Debian's alertmanager binary (the host's prometheus-alertmanager) on the
+#                                 same base
 #
 # Grafana has no source here: it has no stand-in (the compose test leaves it out and says so).
 # Needs root (debootstrap), debootstrap, and the Kafka jars: .venv/bin/python tests/harness/kafka.py resolve
@@ -20,6 +22,7 @@ mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 PYTHON_IMAGE=python:3.11-slim-bookworm
 KAFKA_IMAGE=standin/kafka:4.1.1
 PROMETHEUS_IMAGE=standin/prometheus:v2.55.1
+ALERTMANAGER_IMAGE=standin/alertmanager:v0.27.0
 
 have() { docker image inspect "$1" >/dev/null 2>&1; }
 say() { printf 'standins: %s\n' "$*" >&2; }
@@ -59,4 +62,12 @@ if ! have "$PROMETHEUS_IMAGE"; then
     docker build --force-rm -q -t "$PROMETHEUS_IMAGE" "$ctx" >"$work/prometheus-build.log" 2>&1 || { tail -30 "$work/prometheus-build.log"; exit 1; }
     rm -rf "$ctx"
 fi
-say "ready: $PYTHON_IMAGE $KAFKA_IMAGE $PROMETHEUS_IMAGE"
+if ! have "$ALERTMANAGER_IMAGE"; then
+    binary=$(command -v prometheus-alertmanager) || { say "no alertmanager binary: apt-get install prometheus-alertmanager"; exit 1; }
+    say "building $ALERTMANAGER_IMAGE from $binary ($("$binary" --version 2>&1 | head -1))"
+    ctx="$work/alertmanager"
+    rm -rf "$ctx" && mkdir -p "$ctx" && cp -r "$here/alertmanager/." "$ctx/" && cp "$binary" "$ctx/alertmanager"
+    docker build --force-rm -q -t "$ALERTMANAGER_IMAGE" "$ctx" >"$work/alertmanager-build.log" 2>&1 || { tail -30 "$work/alertmanager-build.log"; exit 1; }
+    rm -rf "$ctx"
+fi
+say "ready: $PYTHON_IMAGE $KAFKA_IMAGE $PROMETHEUS_IMAGE $ALERTMANAGER_IMAGE"
