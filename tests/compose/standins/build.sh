@@ -66,7 +66,8 @@ if ! have "$ALERTMANAGER_IMAGE"; then
     binary=$(command -v prometheus-alertmanager) || { say "no alertmanager binary: apt-get install prometheus-alertmanager"; exit 1; }
     say "building $ALERTMANAGER_IMAGE from $binary ($("$binary" --version 2>&1 | head -1))"
     ctx="$work/alertmanager"
-    rm -rf "$ctx" && mkdir -p "$ctx" && cp -r "$here/alertmanager/." "$ctx/" && cp "$binary" "$ctx/alertmanager"
+    rm -rf "$ctx" && mkdir -p "$ctx" && cp -r "$here/alertmanager/." "$ctx/" && cp "$binary" "$ctx/alertmanager" \
+        && cp -r /usr/share/prometheus/alertmanager "$ctx/share"  # Debian's build reads its templates there
     docker build --force-rm -q -t "$ALERTMANAGER_IMAGE" "$ctx" >"$work/alertmanager-build.log" 2>&1 || { tail -30 "$work/alertmanager-build.log"; exit 1; }
     rm -rf "$ctx"
 fi
