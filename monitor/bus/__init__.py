@@ -5,7 +5,17 @@ from __future__ import annotations
 from monitor.bus.base import Bus, Consumer, Message, Producer, Record, TopicSpec
 from monitor.settings import Settings
 
-__all__ = ["Bus", "Consumer", "Message", "Producer", "Record", "TopicSpec", "make_bus", "topic_specs"]
+__all__ = [
+    "BUS_LOG_FILE",
+    "Bus",
+    "Consumer",
+    "Message",
+    "Producer",
+    "Record",
+    "TopicSpec",
+    "make_bus",
+    "topic_specs",
+]
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
@@ -31,6 +41,10 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     ]
 
 
+BUS_LOG_FILE = "bus.sqlite3"
+"""The durable in-process bus's file, under ``state_dir``."""
+
+
 def make_bus(settings: Settings, *, durable: bool = False) -> Bus:
     """The Kafka bus when bootstrap servers are configured, else an in-process bus.
 
@@ -47,7 +61,7 @@ def make_bus(settings: Settings, *, durable: bool = False) -> Bus:
     log = None
     if durable:
         log = BusLog(
-            settings.state_dir / "bus.sqlite3",
+            settings.state_path(BUS_LOG_FILE),
             retention=settings.kafka.retention,
             volatile_topics={settings.kafka.topics.signals},
         )
