@@ -235,6 +235,9 @@ class _AlertFields(Event):
     """True when the end of input (``monitor run --once``) decided this event: the rule's ``for`` was
     counted as quiet time after the last article instead of being waited out, and ``at`` is when the run
     ended, not a later time that had not happened."""
+    backfill: bool = False
+    """True for an event a first start computed over the past (the feeds' back catalogue folded in at
+    its event times): published for the record, never notified."""
 
     @property
     def key(self) -> str:
