@@ -13,15 +13,15 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import TypeVar
 
 from monitor.bus import BUS_LOG_FILE, Record, make_bus
 from monitor.config import load_config
 from monitor.errors import ConfigError, DecodeError
 from monitor.events import AlertFiring, AlertResolved, SignalUpdated, decode, decode_alert
 from monitor.settings import Settings
-from monitor.signals.engine import SignalRecord
 from monitor.signals.windows import from_us
 from monitor.status import Status, build_status, format_text, to_json
 from monitor.store.alerts import AlerterStore
@@ -30,20 +30,30 @@ from monitor.store.buslog import read_topic
 log = logging.getLogger(__name__)
 
 
-def latest_alerts(records: Iterable[Record]) -> dict[str, AlertFiring | AlertResolved]:
-    """The latest lifecycle event per ``alert_id`` (by event time, then log order); bad records skipped."""
-    latest: dict[str, tuple[tuple[datetime, int, int], AlertFiring | AlertResolved]] = {}
+E = TypeVar("E", AlertFiring | AlertResolved, SignalUpdated)
+
+
+def latest(
+    records: Iterable[Record], decoder: Callable[[bytes], E], key: Callable[[E], str], what: str
+) -> dict[str, E]:
+    """The latest event per ``key`` (by its ``at``, then log order); undecodable records skipped."""
+    held: dict[str, tuple[tuple[datetime, int, int], E]] = {}
     for record in records:
         try:
-            event = decode_alert(record.value)
+            event = decoder(record.value)
         except DecodeError as exc:
-            log.warning("skipping a record that is not an alert offset=%s: %s", record.offset, exc.reason)
+            log.warning("skipping a record that is not %s offset=%s: %s", what, record.offset, exc.reason)
             continue
         order = (event.at, record.partition, record.offset)
-        held = latest.get(event.alert_id)
-        if held is None or held[0] <= order:
-            latest[event.alert_id] = (order, event)
-    return {alert_id: event for alert_id, (_, event) in latest.items()}
+        before = held.get(key(event))
+        if before is None or before[0] <= order:
+            held[key(event)] = (order, event)
+    return {k: event for k, (_, event) in held.items()}
+
+
+def latest_alerts(records: Iterable[Record]) -> dict[str, AlertFiring | AlertResolved]:
+    """The latest lifecycle event per ``alert_id``."""
+    return latest(records, decode_alert, lambda e: e.alert_id, "an alert")
 
 
 def embedded_status(settings: Settings) -> Status:
@@ -93,23 +103,18 @@ def kafka_status(settings: Settings) -> Status:
                 records += consumer.poll(max_records=2000, timeout=1.0)
     finally:
         bus.close()
-    signals: dict[str, tuple[tuple[datetime, int, int], SignalRecord]] = {}
-    for record in (r for r in records if r.topic == topics.signals):
-        try:
-            point = decode(SignalUpdated, record.value)
-        except DecodeError as exc:
-            log.warning("skipping a record that is not a signal offset=%s: %s", record.offset, exc.reason)
-            continue
-        order = (point.at, record.partition, record.offset)
-        held = signals.get(point.key)
-        if held is None or held[0] <= order:
-            signals[point.key] = (order, (point.value, point.articles, point.stories))
+    points = latest(
+        (r for r in records if r.topic == topics.signals),
+        lambda v: decode(SignalUpdated, v),
+        lambda p: p.key,
+        "a signal",
+    )
     events = latest_alerts(r for r in records if r.topic == topics.alerts)
     return build_status(
-        {key: value for key, (_, value) in signals.items()},
+        {key: (p.value, p.articles, p.stories) for key, p in points.items()},
         windows=load_config(settings.config).signals.windows,
         firing=[e for e in events.values() if isinstance(e, AlertFiring)],
-        as_of=max((order[0] for order, _ in signals.values()), default=None),
+        as_of=max((p.at for p in points.values()), default=None),
         source=f"Kafka topics {topics.signals} and {topics.alerts} at {settings.kafka.bootstrap_servers}",
     )
 
