@@ -87,6 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
     add("poller", "pipelines.poller:main", "run the feed poller stage on Kafka")
     add("scorer", "pipelines.scorer:main", "run the classifier stage on Kafka")
     add("alerter", "pipelines.alerter:main", "run the signals and alerts stage on Kafka")
+    status = add(
+        "status",
+        "pipelines.status:main",
+        "where things stand now: signals per topic and the alerts firing (local state, or Kafka)",
+    )
+    status.add_argument(
+        "--state-dir", type=Path, metavar="DIR", help="the state folder of `monitor run` (default: state/)"
+    )
+    status.add_argument(
+        "--format", choices=["text", "json"], default="text", help="a table (default) or one JSON object"
+    )
 
     score = add("score", "pipelines.offline:score", "score a JSON Lines file of articles offline")
     score.add_argument(

@@ -251,6 +251,10 @@ class _AlertFields(Event):
         if not self.dedup_key:
             object.__setattr__(self, "dedup_key", self.alert_id)
 
+    backfill: bool = False
+    """True for an event a first start computed over the past (the feeds' back catalogue folded in at
+    its event times): published for the record, never notified."""
+
     @property
     def key(self) -> str:
         return f"{self.rule}/{self.subject}"

@@ -359,6 +359,10 @@ class AlerterSettings(_Section):
     skew between hosts) before the record is dead-lettered; the arrival clock never passes the receipt time;
     ``lease_timeout``: on Kafka, ``monitor alerter`` processes elect one active alerter (the others stand by,
     warm); a dead leader is replaced this long after its last heartbeat (the broker allows 6 s and more).
+    ``backfill``: on a first start (empty state), the articles on the scored topic when the alerter starts
+    are folded into the windows at their event times, however old (within the longest window or baseline),
+    so the past days show at once; the alerts this computes for the past carry ``backfill: true`` and are
+    not notified (no webhook, not printed); live alerting begins from the start.
     ``webhook_url`` is a secret (webhooks carry their token in the URL): an ``http://`` or ``https://`` URL
     with a host, checked when the settings load; empty means none; logs show only its scheme and host.
     ``alertmanager_url``: Prometheus Alertmanager's base URL (``http://alertmanager:9093``); when set,
@@ -412,6 +416,8 @@ class AlerterSettings(_Section):
         if value is not None and not is_http_url(value):
             raise ValueError("an http:// or https:// URL with a host (Alertmanager's base URL)")
         return value
+
+    backfill: bool = True
 
     @field_validator("webhook_url", mode="before")
     @classmethod

@@ -308,6 +308,13 @@ class AlerterStage:
         self._held_back_signals: dict[str, Message] = {}
         self._catching_up_since = 0.0
         self._saved: EngineState = self.engine.checkpoint()
+        # A first start folds the back catalogue in at its event times (see AlerterSettings.backfill):
+        # no tick is evaluated until the input present at the start is read, and what is computed for
+        # times before the start is marked and not notified.
+        self._backfill_until: int | None = None
+        if a.backfill and self.engine.state.signals.last_tick is None and self.store.is_empty():
+            self._backfill_until = to_us(clock())
+        self._backfill_ending = False
         self._effects = _Effects()
         self._ledger_stale = False
         self._bus = bus
@@ -369,20 +376,56 @@ class AlerterStage:
                 # The broker's timestamp, bounded by the wall clock: no record can move the clock past now.
                 received = now_us if record.timestamp_ms is None else min(record.timestamp_ms * 1000, now_us)
                 result = self.engine.ingest(
-                    item.event, partition=partition_name(record), received_us=received
+                    item.event,
+                    partition=partition_name(record),
+                    received_us=received,
+                    backfill=self._backfill_until is not None,
                 )
                 if result.outcome == "future":
                     failures.append(Failure(record, self._future_reason(item.event, received)))
                     continue
                 self._ingested(result, item)
-            outputs = self.engine.advance(self._behind())
+            outputs = self._advance()
         except Exception:
             self.engine.restore(checkpoint)
+            self._backfill_ending = False
             del self._effects.alerts[marks[0] :]
             del self._effects.signals[marks[1] :]
             self._effects.dropped = marks[2]
             raise
         return BatchResult(messages=self._messages(outputs), failures=failures)
+
+    def _advance(self) -> list[Output]:
+        """Evaluate the ticks the input allows; on a first start, nothing until the input present at the
+        start is read, then all of the past at once, its alert events marked as backfill."""
+        behind = self._behind()
+        if self._backfill_until is None:
+            return self.engine.advance(behind)
+        if behind is None or behind:
+            return []
+        return self._end_backfill(self.engine.advance(behind))
+
+    def _end_backfill(self, outputs: list[Output]) -> list[Output]:
+        until = self._backfill_until
+        assert until is not None
+        self._backfill_ending = True  # over once these outputs are published (see _backfill_published)
+        marked: list[Output] = [
+            o.model_copy(update={"backfill": True})
+            if isinstance(o, AlertFiring | AlertResolved) and to_us(o.at) <= until
+            else o
+            for o in outputs
+        ]
+        past = sum(1 for o in marked if isinstance(o, AlertFiring | AlertResolved) and o.backfill)
+        log.info(
+            "first start: the back catalogue folded in (%d articles in the windows, from %s); "
+            "%d alert events for the past published as backfill, not notified",
+            len(self.engine.state.signals.articles),
+            "-"
+            if self.engine.state.signals.history_start is None
+            else format_time(from_us(self.engine.state.signals.history_start)),
+            past,
+        )
+        return marked
 
     def _future_reason(self, event: ArticleScored, received_us: int) -> str:
         received = from_us(received_us)
@@ -444,13 +487,14 @@ class AlerterStage:
         ]
 
     def _still_firing(self, latest: dict[str, AlertEvent]) -> list[AlertFiring]:
-        """The episodes whose last event on the alert topic is a firing one and that the engine still
-        holds firing (re-posted to Alertmanager when this alerter becomes the active one)."""
+        """The episodes whose last event on the alert topic is a live firing one (not backfill) and that the
+        engine still holds firing (re-posted to Alertmanager when this alerter becomes the active one)."""
         out = []
         for event in latest.values():
             state = self.engine.rule_state(event.rule)
             if (
                 isinstance(event, AlertFiring)
+                and not event.backfill  # the past is published for the record, never notified
                 and state.status == "firing"
                 and state.alert_id == event.alert_id
             ):
@@ -483,6 +527,7 @@ class AlerterStage:
             self._ledger_stale = True
             self.engine.restore(self._saved.copy())
             self._effects.clear()
+            self._backfill_ending = False
             raise
         before = self._save_state()
         self._apply(duplicates, late=self.engine.state.signals.late_accepted - before.signals.late_accepted)
@@ -512,6 +557,7 @@ class AlerterStage:
             self._held_back_signals[update.key] = message
         self._save_state()
         self._effects.clear()
+        self._backfill_published()
 
     def _apply(self, duplicates: set[int], late: int) -> None:
         effects = self._effects
@@ -523,10 +569,17 @@ class AlerterStage:
             self._set_signal(update.signal, update.topic, update.window, update.value)
         for message, event in effects.alerts:
             self._ledger.add(ledger_key(event))
-            if id(message) not in duplicates:
+            if id(message) not in duplicates and not event.backfill:
                 self._notify(event)
         effects.clear()
         self._export_rule_states()
+        self._backfill_published()
+
+    def _backfill_published(self) -> None:
+        """The outputs that ended the backfill are saved: from now on, alerting is live."""
+        if self._backfill_ending:
+            self._backfill_until = None
+            self._backfill_ending = False
 
     def _notify(self, event: AlertEvent) -> None:
         """An alert event is on the bus: count it, hand it to the webhook and the caller."""
@@ -573,6 +626,11 @@ class AlerterStage:
         # No assignment yet (a group still forming) is not "caught up": a backlog may be waiting.
         if not lag or any(lag.values()):
             return
+        if self._backfill_until is not None:
+            if self.engine.state.signals.history_start is None:
+                return  # nothing read yet: the back catalogue may still be on its way
+            self._publish_outputs(self._end_backfill(self.engine.advance(set())))
+            return
         until = to_us(self._clock()) - duration_us(self._settings.alerter.arrival_grace)
         last = self.engine.state.signals.last_tick
         if last is not None and until <= last + self.engine.signals.step_us:
@@ -592,10 +650,17 @@ class AlerterStage:
         checkpoint = self.engine.checkpoint()
         try:
             outputs = self.engine.end_of_input(now_us=to_us(self._clock()))
+            if self._backfill_until is not None:
+                outputs = self._end_backfill(outputs)
         except Exception:
             self.engine.restore(checkpoint)
             raise
         return self._publish_outputs(outputs)
+
+    @property
+    def backfilling(self) -> bool:
+        """A first start whose back catalogue is not folded in yet (see ``AlerterSettings.backfill``)."""
+        return self._backfill_until is not None
 
     # -- one active alerter ---------------------------------------------------------------------------
     def _follow_from(self, bus: Bus, group_id: str) -> Follower:

@@ -120,6 +120,12 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with serving_metrics(settings, registry, health=health):
             if not args.once:
+                if alerter.backfilling:
+                    # A first start: read the feeds' back catalogue whole before going live, so all of
+                    # it is folded into the windows (and its past alerts are not notified).
+                    log.info("first start: polling every feed once for the back catalogue")
+                    poller.poll_all_once()
+                    drain(stages)
                 return _run_forever(poller, stages)
             started = time.monotonic()
             summary = poller.poll_all_once()

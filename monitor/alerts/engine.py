@@ -116,9 +116,11 @@ class AlertEngine:
         return self._always_active or any(s.status != "inactive" for s in self._state.rules.values())
 
     # -- input and clock -----------------------------------------------------------------------------
-    def ingest(self, event: ArticleScored, *, partition: str, received_us: int | None = None) -> Ingested:
+    def ingest(
+        self, event: ArticleScored, *, partition: str, received_us: int | None = None, backfill: bool = False
+    ) -> Ingested:
         """Take one scored article; see :meth:`SignalEngine.ingest`."""
-        return self.signals.ingest(event, partition=partition, received_us=received_us)
+        return self.signals.ingest(event, partition=partition, received_us=received_us, backfill=backfill)
 
     def advance(self, behind: Collection[str] | None) -> list[Output]:
         """Evaluate every tick the input allows (``behind``: partitions with unread records)."""

@@ -7,7 +7,17 @@ from collections.abc import Sequence
 from monitor.bus.base import Bus, Consumer, Message, Producer, Record, TopicSpec
 from monitor.settings import Settings
 
-__all__ = ["Bus", "Consumer", "Message", "Producer", "Record", "TopicSpec", "make_bus", "topic_specs"]
+__all__ = [
+    "BUS_LOG_FILE",
+    "Bus",
+    "Consumer",
+    "Message",
+    "Producer",
+    "Record",
+    "TopicSpec",
+    "make_bus",
+    "topic_specs",
+]
 
 
 def topic_specs(settings: Settings, *, routed: Sequence[str] = ()) -> list[TopicSpec]:
@@ -42,6 +52,10 @@ def topic_specs(settings: Settings, *, routed: Sequence[str] = ()) -> list[Topic
     ]
 
 
+BUS_LOG_FILE = "bus.sqlite3"
+"""The durable in-process bus's file, under ``state_dir``."""
+
+
 def make_bus(settings: Settings, *, durable: bool = False) -> Bus:
     """The Kafka bus when bootstrap servers are configured, else an in-process bus.
 
@@ -58,7 +72,7 @@ def make_bus(settings: Settings, *, durable: bool = False) -> Bus:
     log = None
     if durable:
         log = BusLog(
-            settings.state_dir / "bus.sqlite3",
+            settings.state_path(BUS_LOG_FILE),
             retention=settings.kafka.retention,
             volatile_topics={settings.kafka.topics.signals},
         )

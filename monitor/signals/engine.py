@@ -171,12 +171,21 @@ class SignalEngine:
         return None if start is None else start - self._lateness
 
     # -- input ---------------------------------------------------------------------------------------
-    def ingest(self, event: ArticleScored, *, partition: str, received_us: int | None = None) -> Ingested:
+    def ingest(
+        self,
+        event: ArticleScored,
+        *,
+        partition: str,
+        received_us: int | None = None,
+        backfill: bool = False,
+    ) -> Ingested:
         """Take one consumed article from ``partition`` (any stable name of the input partition).
 
         ``received_us``: when the record reached the bus (its broker timestamp, bounded by the wall clock
         at consumption); the arrival time never exceeds it. ``None`` (tools and tests that feed the engine
-        directly) trusts the record's own times.
+        directly) trusts the record's own times. ``backfill`` (a first start, before any tick): an article
+        later than the allowed lateness but inside the longest span is not dropped but folded in at its
+        event time, as if it had arrived when it was published (the back catalogue of the feeds).
         """
         st = self.state
         fetched = to_us(event.fetched_at)
@@ -191,6 +200,14 @@ class SignalEngine:
             raw = min(raw, received_us)
         frontier = st.frontiers.get(partition)
         arrival = raw if frontier is None else max(raw, frontier - self._grace)
+        folded = (
+            backfill
+            and st.last_tick is None
+            and fetched - event_us > self._lateness
+            and event_us > raw - self._span
+        )
+        if folded:
+            arrival = event_us
         bumped = st.last_tick is not None and arrival <= st.last_tick
         if bumped:
             assert st.last_tick is not None
@@ -207,7 +224,7 @@ class SignalEngine:
         st.seen[event.article_id] = arrival
         if st.history_start is None or arrival < st.history_start:
             st.history_start = arrival
-        if fetched - event_us > self._lateness:
+        if fetched - event_us > self._lateness and not folded:
             return Ingested("dropped", event.article_id, arrival, lateness, bumped)
         if event.relevance < self.params.min_relevance:
             return Ingested("irrelevant", event.article_id, arrival, lateness, bumped)

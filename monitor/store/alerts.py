@@ -89,50 +89,59 @@ class AlerterStore:
         )
 
     def load(self) -> EngineState:
-        """The saved state (an empty one for a new file)."""
+        """The saved state (an empty one for a new file), read in one transaction: a consistent snapshot
+        even while another process saves (``monitor status`` beside ``monitor run``)."""
         with self._lock:
             db = self._db
-            articles = {
-                row[0]: Article(
-                    article_id=row[0],
-                    story_id=row[1],
-                    arrival_us=row[2],
-                    event_us=row[3],
-                    relevance=row[4],
-                    subjects=frozenset(json.loads(row[5])),
-                    stance=row[6],
-                    label=row[7],
-                    title=row[8],
-                    url=row[9],
-                    source=row[10],
-                    evidence=row[11],
-                )
-                for row in db.execute("SELECT * FROM articles")
-            }
-            seen = dict(db.execute("SELECT article_id, arrival_us FROM seen").fetchall())
-            frontiers = dict(db.execute("SELECT partition, arrival_us FROM frontiers").fetchall())
-            published = {row[0]: (row[1], row[2], row[3]) for row in db.execute("SELECT * FROM published")}
-            rules = {
-                row[0]: RuleState(
-                    status=cast(Status, row[1]),
-                    since_us=row[2],
-                    alert_id=row[3],
-                    fired_us=row[4],
-                    clear_since_us=row[5],
-                    notified_us=row[6],
-                    direction=row[7],
-                )
-                for row in db.execute("SELECT * FROM rules")
-            }
-            signals = SignalState(
-                articles=articles,
-                seen=seen,
-                frontiers=frontiers,
-                last_tick=self._meta("last_tick"),
-                history_start=self._meta("history_start"),
-                max_event_us=self._meta("max_event_us"),
-                published=published,
+            db.execute("BEGIN")
+            try:
+                return self._load_in_transaction()
+            finally:
+                db.execute("COMMIT")
+
+    def _load_in_transaction(self) -> EngineState:
+        db = self._db
+        articles = {
+            row[0]: Article(
+                article_id=row[0],
+                story_id=row[1],
+                arrival_us=row[2],
+                event_us=row[3],
+                relevance=row[4],
+                subjects=frozenset(json.loads(row[5])),
+                stance=row[6],
+                label=row[7],
+                title=row[8],
+                url=row[9],
+                source=row[10],
+                evidence=row[11],
             )
+            for row in db.execute("SELECT * FROM articles")
+        }
+        seen = dict(db.execute("SELECT article_id, arrival_us FROM seen").fetchall())
+        frontiers = dict(db.execute("SELECT partition, arrival_us FROM frontiers").fetchall())
+        published = {row[0]: (row[1], row[2], row[3]) for row in db.execute("SELECT * FROM published")}
+        rules = {
+            row[0]: RuleState(
+                status=cast(Status, row[1]),
+                since_us=row[2],
+                alert_id=row[3],
+                fired_us=row[4],
+                clear_since_us=row[5],
+                notified_us=row[6],
+                direction=row[7],
+            )
+            for row in db.execute("SELECT * FROM rules")
+        }
+        signals = SignalState(
+            articles=articles,
+            seen=seen,
+            frontiers=frontiers,
+            last_tick=self._meta("last_tick"),
+            history_start=self._meta("history_start"),
+            max_event_us=self._meta("max_event_us"),
+            published=published,
+        )
         log.info(
             "alerter state loaded from %s: %d articles in windows, %d ids seen, %d rules active",
             self.path,

@@ -131,3 +131,22 @@ class BusLog:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def read_topic(path: Path, topic: str) -> list[Record]:
+    """The records of ``topic`` in the log file at ``path``, read-only (nothing pruned, nothing created;
+    safe beside the process that writes it). An absent file holds nothing."""
+    if not path.exists():
+        return []
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            rows = db.execute(
+                "SELECT topic, part, off, key, value, ts FROM records WHERE topic = ? ORDER BY part, off",
+                (topic,),
+            ).fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise BusError(f"cannot read the bus log {path}: {exc}") from exc
+    return [Record(t, p, o, k, bytes(v), ts) for t, p, o, k, v, ts in rows]

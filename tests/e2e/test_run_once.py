@@ -17,9 +17,9 @@ from stories import TARIFF_STRAIN, UNRELATED
 pytestmark = [pytest.mark.e2e, pytest.mark.model]
 
 
-def _feed(stories: list[tuple[str, str]], *, slug: str, hours: float) -> bytes:
-    """An RSS feed of ``stories`` published over the last ``hours`` hours, oldest first."""
-    now = datetime.now(UTC).replace(microsecond=0)
+def _feed(stories: list[tuple[str, str]], *, slug: str, hours: float, ago: timedelta = timedelta(0)) -> bytes:
+    """An RSS feed of ``stories`` published over ``hours`` hours ending ``ago`` before now, oldest first."""
+    now = datetime.now(UTC).replace(microsecond=0) - ago
     step = timedelta(hours=hours) / len(stories)
     items = []
     for i, (title, lead) in enumerate(stories):
@@ -56,7 +56,8 @@ def server():
 
 
 def test_tariff_strain_feed_fires_the_tariff_strain_alert(server, tmp_path):
-    server.add("/tariffs.xml", _feed(TARIFF_STRAIN, slug="tariffs", hours=10), etag='"t1"')
+    # Published over the last 5 hours, within the allowed lateness (6h): live news, not a back catalogue.
+    server.add("/tariffs.xml", _feed(TARIFF_STRAIN, slug="tariffs", hours=5), etag='"t1"')
     started = datetime.now(UTC)
     result = _run_once(server.url("/tariffs.xml"), tmp_path / "state")
     ended = datetime.now(UTC)
@@ -89,3 +90,38 @@ def test_unrelated_feed_fires_nothing(server, tmp_path):
     result = _run_once(server.url("/other.xml"), tmp_path / "state")
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == ""
+
+
+def test_a_first_start_folds_in_the_back_catalogue_and_notifies_nothing(server, tmp_path):
+    # A tariff episode six to seven days ago, in a feed's back catalogue, far beyond the allowed lateness.
+    server.add("/week.xml", _feed(TARIFF_STRAIN, slug="week", hours=10, ago=timedelta(days=6)))
+    state = tmp_path / "state"
+    result = _run_once(server.url("/week.xml"), state)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == ""  # the past alerts are not notified
+
+    from monitor.bus import BUS_LOG_FILE
+    from monitor.events import ArticleScored, decode, decode_alert
+    from monitor.store.buslog import read_topic
+
+    scored = [decode(ArticleScored, r.value) for r in read_topic(state / BUS_LOG_FILE, "news.scored")]
+    alerts = [decode_alert(r.value) for r in read_topic(state / BUS_LOG_FILE, "news.alerts")]
+    assert len(scored) == len(TARIFF_STRAIN)
+    # Computed in event time and kept, marked as the past: the tariff rule fired a week ago.
+    assert "tariff_strain_high" in {a.rule for a in alerts if a.state == "firing"}
+    assert all(a.backfill for a in alerts)
+    assert all(a.at < datetime.now(UTC) - timedelta(days=5) for a in alerts if a.state == "firing")
+
+    status = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "status", "--state-dir", str(state), "--format", "json"],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("MONITOR_", "KAFKA_"))},
+        timeout=120,
+        check=False,
+    )
+    assert status.returncode == 0, status.stderr[-3000:]
+    overall = next(r for r in json.loads(status.stdout)["subjects"] if r["subject"] == "overall")
+    relevant = [a for a in scored if a.relevance >= 0.5]
+    assert overall["7d"]["articles"] == len(relevant)  # the week shows at once
+    assert overall["24h"]["articles"] == 0

@@ -98,6 +98,8 @@ def environment(
             "MONITOR_METRICS__PORT": "0",
             "MONITOR_ALERTER__IDLE_ADVANCE": "false",
             "MONITOR_ALERTER__BATCH_SIZE": str(batch),
+            # The live path, batch by batch: a first start would fold the whole scenario in at once.
+            "MONITOR_ALERTER__BACKFILL": "false",
             "MONITOR_ALERTER__GROUP_ID": group,
             "MONITOR_LOG_LEVEL": "WARNING",
             # A killed member holds its partitions until its session times out: keep that short.

@@ -75,7 +75,11 @@ def make_settings(bootstrap: str, topics: dict[str, str], state_dir: Path, group
     return Settings(
         state_dir=state_dir,
         kafka=KafkaSettings(bootstrap_servers=bootstrap, topics=TopicNames(**topics)),
-        alerter=AlerterSettings(idle_advance=False, batch_size=50, group_id=group, alertmanager_url=am_url),
+        # The live path: the scenario's articles arrive as published (no first-start backfill, which
+        # would publish the alerts for the record and notify no one).
+        alerter=AlerterSettings(
+            idle_advance=False, batch_size=50, group_id=group, alertmanager_url=am_url, backfill=False
+        ),
         metrics=MetricsSettings(port=0),
     )
 

@@ -87,7 +87,7 @@ def test_routes_match_by_severity_subject_and_rule():
 def settings_for(state_dir: Path) -> Settings:
     return Settings(
         state_dir=state_dir,
-        alerter=AlerterSettings(idle_advance=False, batch_size=10),
+        alerter=AlerterSettings(idle_advance=False, batch_size=10, backfill=False),  # the live path
         metrics=MetricsSettings(port=0),
     )
 

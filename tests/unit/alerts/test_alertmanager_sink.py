@@ -220,7 +220,7 @@ def test_the_url_must_be_http_and_is_checked_with_the_settings():
 def stage_settings(state_dir: Path, url: str) -> Settings:
     return Settings(
         state_dir=state_dir,
-        alerter=AlerterSettings(idle_advance=False, batch_size=10, alertmanager_url=url),
+        alerter=AlerterSettings(idle_advance=False, batch_size=10, alertmanager_url=url, backfill=False),
         metrics=MetricsSettings(port=0),
     )
 
@@ -259,3 +259,28 @@ def test_the_stage_posts_its_alerts_and_reposts_the_firing_ones_after_a_restart(
             assert alert["startsAt"] == first[name]["startsAt"]
     finally:
         again.close()
+
+
+def test_backfill_alerts_are_not_posted_nor_kept_alive_after_a_restart(tmp_path, stand_in):
+    scenario = scenarios.load("tariff_shock")
+    settings = stage_settings(tmp_path, stand_in.url).model_copy(
+        update={"alerter": AlerterSettings(idle_advance=False, batch_size=10, alertmanager_url=stand_in.url)}
+    )
+    bus = InProcessBus(clock=NOW.timestamp)
+    bus.create_topics(topic_specs(settings))
+    cut = scenario.start + timedelta(hours=14)
+    first_day = [a for a in scenario.articles if a.published_at < cut]
+    bus.producer().publish_all(
+        [Message(settings.kafka.topics.scored, a.article_id, a.encode()) for a in first_day]
+    )
+    fast: dict[str, Any] = {"max_wait": 0.0, "poll_timeout": 0.01, "clock": lambda: NOW}
+    for _ in range(2):  # a first start (backfill), then a restart: neither posts the past
+        stage = build_alerter(settings, load_config(None), bus, CollectorRegistry(), **fast)
+        while stage.runner.step():
+            pass
+        stage.close()  # posts whatever was queued
+    from monitor.events import decode_alert
+
+    events = [decode_alert(r.value) for r in bus.records(settings.kafka.topics.alerts)]
+    assert events and all(e.backfill for e in events)
+    assert stand_in.posts == []
