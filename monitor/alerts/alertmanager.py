@@ -20,12 +20,9 @@ posts, retrying network errors, 429 and 5xx with capped exponential backoff. A f
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import queue
-import random
-import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -33,9 +30,9 @@ from typing import Any
 
 import httpx
 
-from monitor import __version__
+from monitor.alerts.delivery import STOP, QueuedPoster
 from monitor.events import AlertFiring, AlertResolved, format_time
-from monitor.feeds.urls import protect_logger, redact_text, redact_url
+from monitor.feeds.urls import redact_url
 from monitor.metrics import AlerterMetrics
 
 log = logging.getLogger(__name__)
@@ -43,7 +40,6 @@ log = logging.getLogger(__name__)
 AlertEvent = AlertFiring | AlertResolved
 
 API_PATH = "/api/v2/alerts"
-_STOP = object()
 _FORGET = object()
 
 
@@ -95,7 +91,7 @@ def postable(event: AlertEvent, *, now: datetime, resolve_timeout: timedelta) ->
     }
 
 
-class AlertmanagerSink:
+class AlertmanagerSink(QueuedPoster):
     """Posts alert events to the Alertmanager at ``url`` from a worker thread (see the module docstring).
 
     ``url``: Alertmanager's base URL (``http://alertmanager:9093``); the API path is added. ``clock``: the
@@ -118,27 +114,28 @@ class AlertmanagerSink:
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError("Alertmanager URL must be http:// or https://")
-        self.target = redact_url(url, path=False)
-        """The URL as logs may show it: scheme and host."""
-        self._url = url.rstrip("/") + API_PATH
-        protect_logger("httpx").hide_path(url)
+
+        def count(outcome: str) -> None:
+            if metrics is not None:
+                metrics.alertmanager_deliveries.labels(outcome).inc()
+
+        super().__init__(
+            "alertmanager",
+            url.rstrip("/") + API_PATH,
+            target=redact_url(url, path=False),
+            count=count,
+            timeout=timeout,
+            max_retries=max_retries,
+            queue_size=queue_size,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+            transport=transport,
+        )
         self._resolve_timeout = resolve_timeout
         self._repost = max(1.0, resolve_timeout.total_seconds() / 3)
-        self._max_retries = max_retries
-        self._metrics = metrics
-        self._backoff_base = backoff_base
-        self._backoff_cap = backoff_cap
         self._clock = clock
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
-        self._abort = threading.Event()
         self._firing: dict[str, AlertFiring] = {}  # worker thread only
-        self._client = httpx.Client(
-            timeout=timeout.total_seconds(),
-            transport=transport,
-            headers={"User-Agent": f"india-us-monitor/{__version__} alertmanager"},
-        )
-        self._thread = threading.Thread(target=self._work, name="alertmanager", daemon=True)
-        self._thread.start()
+        self._start()
         log.info(
             "alertmanager: alert events are posted to %s%s (firing ones again every %.0fs)",
             self.target,
@@ -161,32 +158,6 @@ class AlertmanagerSink:
         """Stop re-posting the firing alerts (this alerter stands by; the active one keeps them alive)."""
         self._put(_FORGET, what="forget")
 
-    def pending(self) -> int:
-        """Items waiting in the queue (approximate)."""
-        return self._queue.qsize()
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Post what is queued for up to ``timeout`` seconds, then stop (pending retries are dropped)."""
-        with contextlib.suppress(queue.Full):
-            self._queue.put(_STOP, timeout=timeout)
-        self._thread.join(timeout)
-        self._abort.set()
-        self._thread.join(1.0)
-        self._client.close()
-
-    def _put(self, item: object, *, what: str) -> bool:
-        try:
-            self._queue.put_nowait(item)
-            return True
-        except queue.Full:
-            log.warning("alertmanager queue full; dropped %s", what)
-            self._count("failed")
-            return False
-
-    def _count(self, outcome: str) -> None:
-        if self._metrics is not None:
-            self._metrics.alertmanager_deliveries.labels(outcome).inc()
-
     # -- the worker ------------------------------------------------------------------------------------
     def _work(self) -> None:
         next_repost = time.monotonic() + self._repost
@@ -195,52 +166,28 @@ class AlertmanagerSink:
                 item = self._queue.get(timeout=max(0.0, next_repost - time.monotonic()))
             except queue.Empty:
                 item = None
-            if item is _STOP or self._abort.is_set():
+            if item is STOP or self._abort.is_set():
                 return
             if item is _FORGET:
                 self._firing.clear()
             elif isinstance(item, AlertFiring):
                 self._firing[item.alert_id] = item
-                self._post([item], what=f"alert_id={item.alert_id} firing")
+                self._send([item], what=f"alert_id={item.alert_id} firing")
             elif isinstance(item, AlertResolved):
                 self._firing.pop(item.alert_id, None)
-                self._post([item], what=f"alert_id={item.alert_id} resolved")
+                self._send([item], what=f"alert_id={item.alert_id} resolved")
             if time.monotonic() >= next_repost:
                 if self._firing:
-                    self._post(
+                    self._send(
                         list(self._firing.values()), what=f"{len(self._firing)} firing alerts (re-post)"
                     )
                 next_repost = time.monotonic() + self._repost
 
-    def _post(self, events: list[AlertEvent], *, what: str) -> None:
-        reason = ""
-        for attempt in range(self._max_retries + 1):
+    def _send(self, events: list[AlertEvent], *, what: str) -> None:
+        def body() -> bytes:  # endsAt of firing alerts counts from each attempt
             now = self._clock()
-            body = json.dumps(
+            return json.dumps(
                 [postable(e, now=now, resolve_timeout=self._resolve_timeout) for e in events]
             ).encode("utf-8")
-            try:
-                response = self._client.post(
-                    self._url, content=body, headers={"Content-Type": "application/json"}
-                )
-            except httpx.HTTPError as exc:
-                reason = redact_text(f"{type(exc).__name__}: {exc}", self._url)
-            else:
-                if response.is_success:
-                    self._count("ok")
-                    log.debug("alertmanager accepted %s", what)
-                    return
-                reason = f"HTTP {response.status_code}: {response.text[:200]}"
-                if response.status_code != 429 and response.status_code < 500:
-                    self._count("failed")
-                    log.warning("alertmanager %s refused %s: %s (not retried)", self.target, what, reason)
-                    return
-            if attempt == self._max_retries or self._abort.is_set():
-                break
-            self._count("retry")
-            wait = min(self._backoff_cap, self._backoff_base * 2**attempt) * random.uniform(0.8, 1.2)
-            log.info("alertmanager post failed (%s); retrying in %.1fs: %s", reason, wait, what)
-            if self._abort.wait(wait):
-                break
-        self._count("failed")
-        log.warning("alertmanager %s: gave up on %s: %s", self.target, what, reason)
+
+        self._post(body, headers={"Content-Type": "application/json"}, what=what)

@@ -12,26 +12,20 @@ errors show only :attr:`WebhookSink.target`, its scheme and host.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import queue
-import random
-import threading
 from datetime import timedelta
 
 import httpx
 
-from monitor import __version__
+from monitor.alerts.delivery import STOP, QueuedPoster
 from monitor.events import AlertFiring, AlertResolved
-from monitor.feeds.urls import protect_logger, redact_text, redact_url
+from monitor.feeds.urls import redact_url
 from monitor.metrics import AlerterMetrics
 
 log = logging.getLogger(__name__)
 
-_STOP = object()
 
-
-class WebhookSink:
+class WebhookSink(QueuedPoster):
     """Delivers alert events to ``url`` from a worker thread (see the module docstring).
 
     ``url``: the real address (the secret value of ``alerter.webhook_url``); it must be ``http(s)``.
@@ -49,118 +43,43 @@ class WebhookSink:
         backoff_cap: float = 60.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.target = redact_url(url, path=False)
-        """The URL as logs may show it: scheme and host, everything else masked."""
+        target = redact_url(url, path=False)
         if not url.startswith(("http://", "https://")):
             raise ValueError("webhook URL must be http:// or https:// (the URL is secret: not shown)")
-        self._url = url
-        protect_logger("httpx").hide_path(url)
-        self._max_retries = max_retries
-        self._metrics = metrics
-        self._backoff_base = backoff_base
-        self._backoff_cap = backoff_cap
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
-        self._abort = threading.Event()
-        self._client = httpx.Client(
-            timeout=timeout.total_seconds(),
+
+        def count(outcome: str) -> None:
+            if metrics is not None:
+                metrics.webhook_deliveries.labels(outcome).inc()
+
+        super().__init__(
+            "alert-webhook",
+            url,
+            target=target,
+            count=count,
+            timeout=timeout,
+            max_retries=max_retries,
+            queue_size=queue_size,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
             transport=transport,
-            headers={"User-Agent": f"india-us-monitor/{__version__} alert-webhook"},
         )
-        self._thread = threading.Thread(target=self._work, name="alert-webhook", daemon=True)
-        self._thread.start()
+        self._start()
         log.info("webhook: alert events are POSTed to %s", self.target)
 
     def submit(self, event: AlertFiring | AlertResolved) -> bool:
         """Queue ``event`` for delivery; False (and counted as failed) if the queue is full."""
-        try:
-            self._queue.put_nowait(event)
-            return True
-        except queue.Full:
-            log.warning(
-                "webhook queue full; alert event dropped alert_id=%s state=%s", event.alert_id, event.state
-            )
-            self._count("failed")
-            return False
-
-    def pending(self) -> int:
-        """Events waiting for delivery (approximate)."""
-        return self._queue.qsize()
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Deliver what is queued for up to ``timeout`` seconds, then stop (pending retries are dropped)."""
-        with contextlib.suppress(queue.Full):
-            self._queue.put(_STOP, timeout=timeout)
-        self._thread.join(timeout)
-        self._abort.set()
-        self._thread.join(1.0)
-        self._client.close()
-
-    def _count(self, outcome: str) -> None:
-        if self._metrics is not None:
-            self._metrics.webhook_deliveries.labels(outcome).inc()
+        return self._put(event, what=f"alert_id={event.alert_id} state={event.state}")
 
     def _work(self) -> None:
         while True:
             item = self._queue.get()
-            if item is _STOP:
+            if item is STOP:
                 return
             assert isinstance(item, AlertFiring | AlertResolved)
-            self._deliver(item)
-
-    def _deliver(self, event: AlertFiring | AlertResolved) -> None:
-        body = event.encode()
-        headers = {
-            "Content-Type": "application/json",
-            "X-Alert-Id": event.alert_id,
-            "X-Dedup-Key": event.dedup_key,
-        }
-        for attempt in range(self._max_retries + 1):
-            delay: float | None = None
-            try:
-                response = self._client.post(self._url, content=body, headers=headers)
-            except httpx.HTTPError as exc:
-                reason = redact_text(f"{type(exc).__name__}: {exc}", self._url)
-            else:
-                if response.is_success:
-                    self._count("ok")
-                    log.debug("webhook delivered alert_id=%s state=%s", event.alert_id, event.state)
-                    return
-                reason = f"HTTP {response.status_code}"
-                if response.status_code != 429 and response.status_code < 500:
-                    self._count("failed")
-                    log.warning(
-                        "webhook %s refused alert_id=%s: %s (not retried)",
-                        self.target,
-                        event.alert_id,
-                        reason,
-                    )
-                    return
-                delay = _retry_after(response)
-            if attempt == self._max_retries:
-                break
-            self._count("retry")
-            backoff = min(self._backoff_cap, self._backoff_base * 2**attempt) * random.uniform(0.8, 1.2)
-            wait = min(self._backoff_cap, delay) if delay is not None else backoff
-            log.info(
-                "webhook attempt %d failed (%s); retrying in %.1fs alert_id=%s",
-                attempt + 1,
-                reason,
-                wait,
-                event.alert_id,
-            )
-            if self._abort.wait(wait):
-                break
-        self._count("failed")
-        log.warning(
-            "webhook %s gave up on alert_id=%s state=%s: %s", self.target, event.alert_id, event.state, reason
-        )
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
+            headers = {
+                "Content-Type": "application/json",
+                "X-Alert-Id": item.alert_id,
+                "X-Dedup-Key": item.dedup_key,
+            }
+            what = f"alert_id={item.alert_id} state={item.state}"
+            self._post(item.encode, headers=headers, what=what)
