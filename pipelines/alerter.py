@@ -369,6 +369,7 @@ class AlerterStage:
         checkpoint = self.engine.checkpoint()
         marks = (len(self._effects.alerts), len(self._effects.signals), self._effects.dropped)
         failures: list[Failure] = []
+        accepted: list[str] = []
         now_us = to_us(self._clock())
         try:
             for item in items:
@@ -385,7 +386,11 @@ class AlerterStage:
                     failures.append(Failure(record, self._future_reason(item.event, received)))
                     continue
                 self._ingested(result, item)
+                if result.outcome == "accepted":
+                    accepted.append(result.article_id)
             outputs = self._advance()
+            if self._backfill_until is None:  # the fast path (burst rules); live alerting only
+                outputs.extend(self.engine.on_arrival(accepted))
         except Exception:
             self.engine.restore(checkpoint)
             self._backfill_ending = False
