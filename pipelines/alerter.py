@@ -783,7 +783,7 @@ def build_alerter(
     *,
     stage_metrics: StageMetrics | None = None,
     on_alert: Callable[[AlertEvent], None] | None = None,
-    max_wait: float = 0.5,
+    max_wait: float | None = None,
     poll_timeout: float = 1.0,
     clock: Callable[[], datetime] = _utc_now,
     lease: Lease | None = None,
@@ -795,10 +795,10 @@ def build_alerter(
     ends the input (``--once``), ``.close()`` releases everything. Pass ``stage_metrics`` when several
     stages share ``registry`` (one :class:`StageMetrics` per registry); ``on_alert`` is called with each
     alert event once it is acknowledged on the bus. ``max_wait`` / ``poll_timeout``: how long a step
-    waits to fill a batch / for a first record (seconds); ``clock``: the wall clock (bounds record
-    times, drives the idle clock); ``lease``: compete with other alerters for being the active one (the
-    others stand by, following the group's commits, publishing nothing); without one, this alerter is
-    active and consumes as a member of its group.
+    waits to fill a batch (default: ``settings.alerter.max_wait``) / for a first record (seconds);
+    ``clock``: the wall clock (bounds record times, drives the idle clock); ``lease``: compete with other
+    alerters for being the active one (the others stand by, following the group's commits, publishing
+    nothing); without one, this alerter is active and consumes as a member of its group.
     """
     return AlerterStage(
         settings,
@@ -807,7 +807,7 @@ def build_alerter(
         registry,
         stage_metrics=stage_metrics,
         on_alert=on_alert,
-        max_wait=max_wait,
+        max_wait=settings.alerter.max_wait.total_seconds() if max_wait is None else max_wait,
         poll_timeout=poll_timeout,
         clock=clock,
         lease=lease,

@@ -370,3 +370,57 @@ def test_poison_records_on_the_scored_topic_are_deadlettered_and_change_no_alert
     assert "after the record reached the bus" in letters["future"].reason
     assert "schema_version must be an integer" in letters["bool-version"].reason
     assert signals_at and max(signals_at) < datetime.now(UTC)  # nothing stamped in the future
+
+
+def test_a_burst_reaches_the_alert_topic_before_any_tick_is_evaluated(kafka_bootstrap, unique_name, tmp_path):
+    """``monitor alerter`` with a burst rule: three strained trade stories from two outlets within
+    minutes. Without idle advance and with nothing after them, the regular path cannot evaluate the tick
+    that counts the third (its clock stops at the last arrival minus the grace): the alert on the topic
+    is the fast path's, with the id that tick would give it."""
+    from datetime import UTC, datetime, timedelta
+
+    import yaml
+    from fixtures import scenarios
+
+    from monitor.alerts.lifecycle import alert_id
+    from monitor.bus import topic_specs
+    from monitor.bus.base import Message
+    from monitor.bus.kafka import KafkaBus
+
+    start = datetime(2025, 8, 4, 6, 0, tzinfo=UTC)
+    stories = [("10m", "a", "Reuters", -0.7), ("12m", "b", "PTI", -0.6), ("13m", "c", "Reuters", -0.8)]
+    articles = [
+        scenarios.article(
+            start,
+            {"t": t, "lag": "1m", "story": s, "source": src, "stance": v, "topics": ["trade_tariffs"]},
+            index=i,
+            prefix="burst",
+        )
+        for i, (t, s, src, v) in enumerate(stories)
+    ]
+    rule = {
+        "name": "tariff_shock",
+        "severity": "critical",
+        "subject": "trade_tariffs",
+        "signal": "stories",
+        "window": "1h",
+        "burst": {"stories": 3, "outlets": 2, "stance_below": -0.4},
+    }
+    config = tmp_path / "monitor.yaml"
+    config.write_text(yaml.safe_dump({"rules": [rule]}))
+    topics = names(unique_name)
+    settings = settings_for(kafka_bootstrap, topics)
+    bus = KafkaBus(settings.kafka)
+    bus.create_topics(topic_specs(settings))
+    with bus.producer() as producer:
+        producer.publish_all([Message(topics["scored"], a.article_id, a.encode()) for a in articles])
+    env = environment(kafka_bootstrap, topics, tmp_path / "state", group=unique_name("alerter"), batch=1)
+    env["MONITOR_CONFIG"] = str(config)
+    run_until(env, kafka_bootstrap, topics["alerts"], 1)
+
+    [event] = read_alerts(kafka_bootstrap, topics["alerts"], at_least=1)
+    tick_us = int((start + timedelta(minutes=15)).timestamp()) * 1_000_000
+    assert (event.rule, event.state) == ("tariff_shock", "firing")
+    assert event.alert_id == alert_id("tariff_shock", "trade_tariffs", tick_us)
+    assert event.at == articles[2].scored_at  # the third story's arrival (published 13m, scored 14m30s)
+    assert {e.story_id for e in event.evidence} == {"burst-a", "burst-b", "burst-c"}
