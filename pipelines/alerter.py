@@ -288,6 +288,7 @@ class AlerterStage:
                 rules=config.rules, params=params, state=self.store.load(), evidence_count=a.evidence_articles
             )
             self._ledger = read_ledger(bus, self._topics.alerts, latest=latest)
+            self._copied = self._read_copies(bus)
             self._producer = bus.producer()
             self._follower: Follower | None = None
             if lease is None:
@@ -483,6 +484,11 @@ class AlerterStage:
                     self._effects.copies[id(message)] = copies
         return messages
 
+    def _read_copies(self, bus: Bus) -> set[tuple[str, str]]:
+        """(topic, :func:`ledger_key`) of every alert event already on a routed alert topic."""
+        topics = sorted({r.topic for r in self._routes} - {self._topics.alerts})
+        return {(topic, key) for topic in topics for key in read_ledger(bus, topic)}
+
     def _routed(self, event: AlertEvent, message: Message) -> list[Message]:
         """Copies of an alert event's message for the alert topics its routes name."""
         return [
@@ -513,12 +519,17 @@ class AlerterStage:
             return
         if self._ledger_stale:
             self._ledger = read_ledger(self._bus, self._topics.alerts)
+            self._copied = self._read_copies(self._bus)
             self._ledger_stale = False
         duplicates = set()
         for m, event in self._effects.alerts:
-            if ledger_key(event) in self._ledger:
+            key = ledger_key(event)
+            if key in self._ledger:
                 duplicates.add(id(m))
-                duplicates.update(id(c) for c in self._effects.copies.get(id(m), ()))
+            # Each copy against its own topic: a crash between the two acknowledgements left only one.
+            duplicates.update(
+                id(c) for c in self._effects.copies.get(id(m), ()) if (c.topic, key) in self._copied
+            )
         if duplicates:
             log.info(
                 "%d alert events are already on %s (published before a restart); not again",
@@ -573,7 +584,9 @@ class AlerterStage:
         for _message, update in effects.signals:
             self._set_signal(update.signal, update.topic, update.window, update.value)
         for message, event in effects.alerts:
-            self._ledger.add(ledger_key(event))
+            key = ledger_key(event)
+            self._ledger.add(key)
+            self._copied.update((c.topic, key) for c in effects.copies.get(id(message), ()))
             if id(message) not in duplicates and not event.backfill:
                 self._notify(event)
         effects.clear()
@@ -706,14 +719,17 @@ class AlerterStage:
         assert self._follower is not None
         latest: dict[str, AlertEvent] = {}
         self._ledger = read_ledger(self._bus, self._topics.alerts, latest=latest)
-        missing = [(m, e) for key, (m, e) in sorted(self._held_back.items()) if key not in self._ledger]
+        self._copied = self._read_copies(self._bus)
+        held = sorted(self._held_back.items())
+        missing = [(m, e) for key, (m, e) in held if key not in self._ledger]
         signals = list(self._held_back_signals.values())
-        copies = [c for m, e in missing for c in self._routed(e, m)]
+        copies = [c for key, (m, e) in held for c in self._routed(e, m) if (c.topic, key) not in self._copied]
         self._producer.publish_all(
             [m for m, _ in missing] + copies + signals
         )  # a BusError: retried next step
         if self._alertmanager is not None:
             self._alertmanager.resume(self._still_firing(latest))
+        self._copied.update((c.topic, key) for key, (m, e) in held for c in self._routed(e, m))
         for _message, event in missing:
             self._ledger.add(ledger_key(event))
             self._notify(event)

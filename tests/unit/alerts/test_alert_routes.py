@@ -125,6 +125,62 @@ def test_the_stage_publishes_every_alert_on_the_alert_topic_and_copies_on_the_ro
     assert len({ledger_key(decode_alert(v)) for _, v in everything}) == 6
 
 
+class Crash(Exception):
+    """Stands for kill -9 at a chosen point."""
+
+
+class _DiesBetweenAcks(InProcessBus):
+    """A bus whose producers, the first time a batch holds routed copies, publish everything but the
+    copies and then die: kill -9 after ``news.alerts`` acknowledged an alert, before its copies were."""
+
+    died = False
+
+    def producer(self):
+        inner = super().producer()
+        bus = self
+
+        class Producer:
+            def publish_all(self, messages):
+                copies = [m for m in messages if m.topic.startswith("news.alerts.")]
+                if copies and not bus.died:
+                    bus.died = True
+                    inner.publish_all([m for m in messages if m not in copies])
+                    raise Crash
+                inner.publish_all(messages)
+
+            def __getattr__(self, name):
+                return getattr(inner, name)
+
+        return Producer()
+
+
+def test_a_crash_between_the_alert_and_its_copies_publishes_the_copies_after_the_restart(tmp_path):
+    config = config_with(ROUTES)
+    settings = settings_for(tmp_path)
+    bus = _DiesBetweenAcks(clock=NOW.timestamp)
+    bus.create_topics(topic_specs(settings, routed=routed_topics(config.routes)))
+    scenario = scenarios.load("tariff_shock")
+    bus.producer().publish_all(
+        [Message(settings.kafka.topics.scored, a.article_id, a.encode()) for a in scenario.articles]
+    )
+    stage = build_alerter(settings, config, bus, CollectorRegistry(), **FAST)
+    with pytest.raises(Crash):
+        while stage.runner.step():
+            pass
+    stage.close()
+    assert bus.died and bus.records("news.alerts") and not bus.records("news.alerts.critical")
+    restarted = build_alerter(settings, config, bus, CollectorRegistry(), **FAST)
+    while restarted.runner.step():
+        pass
+    restarted.close()
+    everything = [(r.key, r.value) for r in bus.records("news.alerts")]
+    assert len({ledger_key(decode_alert(v)) for _, v in everything}) == len(everything) == 6
+    for topic in routed_topics(config.routes):
+        copies = sorted((r.key, r.value) for r in bus.records(topic))
+        expected = sorted((k, v) for k, v in everything if topic in route(config.routes, decode_alert(v)))
+        assert copies == expected, topic  # none lost, none twice
+
+
 class _KafkaLikeBus(InProcessBus):
     """The in-process bus answering ``topic_partitions`` as the Kafka adapter does (0: no such topic)."""
 
