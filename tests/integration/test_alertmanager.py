@@ -7,6 +7,8 @@ its webhook receiver pointed at a local HTTP server).
 * a silence created through Alertmanager's API suppresses the webhook notification while the Kafka
   records still flow;
 * a restarted alerter keeps the firing alerts alive without creating a second Alertmanager alert;
+* the starter config's inhibition: a warning about a subject is held back while a critical alert fires on
+  it (suppressed in the API, not notified), a warning about another subject is not;
 * a route to a topic that does not exist stops ``monitor alerter`` at start with one line, and
   ``monitor topics create`` creates the routed topics.
 """
@@ -343,3 +345,48 @@ def test_a_route_to_a_missing_topic_stops_the_alerter_and_topics_create_makes_it
     )
     rows = {line.split("\t")[0]: line.split("\t")[1] for line in created.stdout.splitlines()}
     assert rows[routed] == "created" and rows[topics["alerts"]] in ("created", "exists")
+
+
+def test_the_starter_config_holds_a_warning_back_while_a_critical_alert_fires_on_its_subject(
+    alertmanager, receiver
+):
+    """The inhibition of deploy/alertmanager/alertmanager.yml on the running Alertmanager: a warning about
+    trade_tariffs is suppressed by the critical tariff alert; a warning about defence is not."""
+    from samples import firing
+
+    from monitor.alerts.alertmanager import AlertmanagerSink
+
+    critical = firing(alert_id="c1", rule="tariff_strain_high", severity="critical", subject="trade_tariffs")
+    muted = firing(alert_id="w1", rule="trade_warning", severity="warning", subject="trade_tariffs")
+    other = firing(alert_id="w2", rule="defence_warning", severity="warning", subject="defence")
+    sink = AlertmanagerSink(alertmanager.url)
+    try:
+        for event in (critical, muted, other):
+            sink.submit(event)
+        alerts = wait_until(
+            lambda: (
+                (a := by_name(alertmanager.alerts())).keys() >= {e.rule for e in (critical, muted, other)}
+                and a
+            ),
+            what="the three alerts in Alertmanager",
+        )
+        (source,) = alerts["tariff_strain_high"]
+        assert alerts["trade_warning"][0]["status"] == {
+            "state": "suppressed",
+            "silencedBy": [],
+            "inhibitedBy": [source["fingerprint"]],
+        }
+        assert alerts["defence_warning"][0]["status"]["state"] == "active"
+        assert source["status"]["state"] == "active"
+        # Notified: one group per subject; the trade_tariffs group without the held-back warning.
+        receiver.wait(
+            lambda: (
+                {n["groupLabels"].get("subject") for n in receiver.notifications}
+                >= {"trade_tariffs", "defence"}
+            ),
+            timeout=TIMEOUT,
+        )
+        notified = {a["labels"]["alertname"] for a in receiver.alerts()}
+        assert notified == {"tariff_strain_high", "defence_warning"}
+    finally:
+        sink.close()
