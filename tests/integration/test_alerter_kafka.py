@@ -377,7 +377,7 @@ def test_a_burst_reaches_the_alert_topic_before_any_tick_is_evaluated(kafka_boot
     minutes. Without idle advance and with nothing after them, the regular path cannot evaluate the tick
     that counts the third (its clock stops at the last arrival minus the grace): the alert on the topic
     is the fast path's, with the id that tick would give it."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
     import yaml
     from fixtures import scenarios
@@ -387,27 +387,10 @@ def test_a_burst_reaches_the_alert_topic_before_any_tick_is_evaluated(kafka_boot
     from monitor.bus.base import Message
     from monitor.bus.kafka import KafkaBus
 
-    start = datetime(2025, 8, 4, 6, 0, tzinfo=UTC)
-    stories = [("10m", "a", "Reuters", -0.7), ("12m", "b", "PTI", -0.6), ("13m", "c", "Reuters", -0.8)]
-    articles = [
-        scenarios.article(
-            start,
-            {"t": t, "lag": "1m", "story": s, "source": src, "stance": v, "topics": ["trade_tariffs"]},
-            index=i,
-            prefix="burst",
-        )
-        for i, (t, s, src, v) in enumerate(stories)
-    ]
-    rule = {
-        "name": "tariff_shock",
-        "severity": "critical",
-        "subject": "trade_tariffs",
-        "signal": "stories",
-        "window": "1h",
-        "burst": {"stories": 3, "outlets": 2, "stance_below": -0.4},
-    }
+    scenario = scenarios.load("breaking_burst")
+    articles = scenario.articles[:3]  # the burst, without the later story that would move the clock on
     config = tmp_path / "monitor.yaml"
-    config.write_text(yaml.safe_dump({"rules": [rule]}))
+    config.write_text(yaml.safe_dump({"rules": scenario.rules}))
     topics = names(unique_name)
     settings = settings_for(kafka_bootstrap, topics)
     bus = KafkaBus(settings.kafka)
@@ -419,8 +402,8 @@ def test_a_burst_reaches_the_alert_topic_before_any_tick_is_evaluated(kafka_boot
     run_until(env, kafka_bootstrap, topics["alerts"], 1)
 
     [event] = read_alerts(kafka_bootstrap, topics["alerts"], at_least=1)
-    tick_us = int((start + timedelta(minutes=15)).timestamp()) * 1_000_000
+    tick_us = int((scenario.start + timedelta(minutes=15)).timestamp()) * 1_000_000
     assert (event.rule, event.state) == ("tariff_shock", "firing")
     assert event.alert_id == alert_id("tariff_shock", "trade_tariffs", tick_us)
     assert event.at == articles[2].scored_at  # the third story's arrival (published 13m, scored 14m30s)
-    assert {e.story_id for e in event.evidence} == {"burst-a", "burst-b", "burst-c"}
+    assert {e.story_id for e in event.evidence} == {a.story_id for a in articles}

@@ -20,15 +20,13 @@ from monitor.config import MonitorConfig, load_config, parse_config
 from monitor.errors import ConfigError
 from monitor.events import AlertFiring, AlertResolved
 
-START = datetime(2025, 8, 4, 6, 0, tzinfo=UTC)
-RULE = {
-    "name": "tariff_shock",
-    "severity": "critical",
-    "subject": "trade_tariffs",
-    "signal": "stories",
-    "window": "1h",
-    "burst": {"stories": 3, "outlets": 2, "stance_below": -0.4},
-}
+SCENARIO = scenarios.load("breaking_burst")
+START = SCENARIO.start
+RULE = SCENARIO.rules[0]
+BURST = SCENARIO.articles[
+    :3
+]  # three strained trade stories from two outlets: arrivals 11m30s, 13m30s, 14m30s
+LATER = SCENARIO.articles[3]  # much later, a quiet diplomacy story that moves the clock on (arrival 91m30s)
 
 
 def config(**changes) -> MonitorConfig:
@@ -40,17 +38,16 @@ def scored(index: int, t: str, story: str, source: str, stance: float, topics=("
     """Published at ``t`` after START, fetched a minute later, scored 30 s after that (its arrival)."""
     spec = {"t": t, "lag": "1m", "story": story, "source": source, "stance": stance, "topics": list(topics)}
     spec["title"] = f"{source}: story {story}"
-    return scenarios.article(START, spec, index=index, prefix="burst")
+    return scenarios.article(START, spec, index=10 + index, prefix=SCENARIO.name)  # the scenario's stories
 
 
-# Three strained trade stories from two outlets within minutes: arrivals 11m30s, 13m30s, 14m30s.
-BURST = [
-    scored(1, "10m", "a", "Reuters", -0.7),
-    scored(2, "12m", "b", "PTI", -0.6),
-    scored(3, "13m", "c", "Reuters", -0.8),
-]
-# Much later, a quiet diplomacy story that moves the clock on (arrival 91m30s).
-LATER = scored(4, "90m", "d", "PTI", 0.1, topics=("diplomacy_other",))
+def fast_path(engine: AlertEngine, articles) -> list:
+    """Ingest ``articles`` one by one, taking the fast path after each; the outputs of the fast path."""
+    out = []
+    for article in articles:
+        engine.ingest(article, partition="p0")
+        out += engine.on_arrival([article.article_id])
+    return out
 
 
 def alerts(outputs) -> list[AlertFiring | AlertResolved]:
@@ -75,16 +72,13 @@ def test_a_burst_fires_on_arrival_before_its_tick_with_the_ticks_alert_id():
     assert event.at == event.started_at == START + timedelta(minutes=14, seconds=30)
     assert (event.value, event.threshold) == (3.0, 3.0)
     # The evidence: the burst's stories, the most strained first.
-    assert [e.story_id for e in event.evidence] == ["burst-c", "burst-a", "burst-b"]
+    assert [e.story_id for e in event.evidence] == [f"{SCENARIO.name}-{s}" for s in "cab"]
     assert "3 stories from 2 outlets in 1h with stance below -0.40" in event.summary
 
 
 def test_the_tick_later_finds_it_firing_and_resolves_it_when_the_stories_leave_the_window():
     engine = engine_for(config())
-    fast = []
-    for article in BURST:
-        engine.ingest(article, partition="p0")
-        fast += engine.on_arrival([article.article_id])
+    fast = fast_path(engine, BURST)
     engine.ingest(LATER, partition="p0")
     later = alerts(engine.advance(set()))
     [fired] = alerts(fast)
@@ -96,12 +90,7 @@ def test_the_tick_later_finds_it_firing_and_resolves_it_when_the_stories_leave_t
 
 def test_a_replay_without_the_fast_path_fires_the_same_alert_at_the_tick():
     cfg = config()
-    engine = engine_for(cfg)
-    fast = []
-    for article in BURST:
-        engine.ingest(article, partition="p0")
-        fast += engine.on_arrival([article.article_id])
-    [fired] = alerts(fast)
+    [fired] = alerts(fast_path(engine_for(cfg), BURST))
     replayed = alerts(run_engine([*BURST, LATER], cfg, end=False))
     assert [(e.state, e.alert_id, e.at) for e in replayed] == [
         ("firing", fired.alert_id, START + timedelta(minutes=15)),
@@ -130,12 +119,7 @@ def test_a_replay_without_the_fast_path_fires_the_same_alert_at_the_tick():
 )
 def test_no_burst_no_alert_on_either_path(articles):
     cfg = config()
-    engine = engine_for(cfg)
-    fast = []
-    for article in articles:
-        engine.ingest(article, partition="p0")
-        fast += engine.on_arrival([article.article_id])
-    assert alerts(fast) == []
+    assert alerts(fast_path(engine_for(cfg), articles)) == []
     assert alerts(run_engine([*articles, LATER], cfg)) == []
 
 

@@ -92,15 +92,20 @@ def settings_for(state_dir: Path) -> Settings:
     )
 
 
-def test_the_stage_publishes_every_alert_on_the_alert_topic_and_copies_on_the_routed_ones(tmp_path):
-    config = config_with(ROUTES)
-    settings = settings_for(tmp_path)
-    bus = InProcessBus(clock=NOW.timestamp)
+def with_scenario(bus: InProcessBus, settings: Settings, config) -> InProcessBus:
+    """``bus`` with the pipeline's and the routed topics, and tariff_shock on the scored topic."""
     bus.create_topics(topic_specs(settings, routed=routed_topics(config.routes)))
     scenario = scenarios.load("tariff_shock")
     bus.producer().publish_all(
         [Message(settings.kafka.topics.scored, a.article_id, a.encode()) for a in scenario.articles]
     )
+    return bus
+
+
+def test_the_stage_publishes_every_alert_on_the_alert_topic_and_copies_on_the_routed_ones(tmp_path):
+    config = config_with(ROUTES)
+    settings = settings_for(tmp_path)
+    bus = with_scenario(InProcessBus(clock=NOW.timestamp), settings, config)
     stage = build_alerter(settings, config, bus, CollectorRegistry(), **FAST)
     while stage.runner.step():
         pass
@@ -157,12 +162,7 @@ class _DiesBetweenAcks(InProcessBus):
 def test_a_crash_between_the_alert_and_its_copies_publishes_the_copies_after_the_restart(tmp_path):
     config = config_with(ROUTES)
     settings = settings_for(tmp_path)
-    bus = _DiesBetweenAcks(clock=NOW.timestamp)
-    bus.create_topics(topic_specs(settings, routed=routed_topics(config.routes)))
-    scenario = scenarios.load("tariff_shock")
-    bus.producer().publish_all(
-        [Message(settings.kafka.topics.scored, a.article_id, a.encode()) for a in scenario.articles]
-    )
+    bus = with_scenario(_DiesBetweenAcks(clock=NOW.timestamp), settings, config)
     stage = build_alerter(settings, config, bus, CollectorRegistry(), **FAST)
     with pytest.raises(Crash):
         while stage.runner.step():
