@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from harness.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -167,16 +168,6 @@ def read_alerts(bootstrap: str, topic: str, *, at_least: int, timeout: float = T
     return events
 
 
-def wait_for(path: Path, process: subprocess.Popen, timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if process.poll() is not None:
-            raise AssertionError(f"child exited with {process.returncode} before its crash point")
-        if time.monotonic() > deadline:
-            raise AssertionError("child never reached its crash point")
-        time.sleep(0.05)
-
-
 def run_until(env: dict, bootstrap: str, topic: str, count: int) -> int:
     """Run ``monitor alerter`` until ``count`` alert events are on ``topic``; stop it with SIGTERM."""
     process = subprocess.Popen([MONITOR, "alerter"], env=env, cwd=REPO, stderr=subprocess.PIPE, text=True)
@@ -262,7 +253,7 @@ def test_kill_9_in_the_crash_window_neither_loses_nor_repeats_an_alert(
         cwd=REPO,
     )
     try:
-        wait_for(marker, process)
+        wait_for("the child to reach its crash point", marker.exists, timeout=TIMEOUT, process=process)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()

@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 import yaml
 from harness.alertmanager import Alertmanager, AlertmanagerUnavailable, WebhookReceiver
+from harness.waiting import wait_for
 from prometheus_client import CollectorRegistry
 
 pytestmark = pytest.mark.integration
@@ -124,15 +125,6 @@ def pump(stage: Any, check: Callable[[], bool], *, what: str, timeout: float = T
         stage.runner.step()
 
 
-def wait_until(check: Callable[[], Any], *, what: str, timeout: float = TIMEOUT) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.2)
-    return result
-
-
 def split_scenario() -> tuple[Any, list[Any], list[Any]]:
     """tariff_shock, cut where both of its alerts fire and neither has resolved yet."""
     from fixtures import scenarios
@@ -169,9 +161,10 @@ def test_alerts_reach_alertmanager_the_webhook_and_the_routed_topic_and_resolve(
         assert {e.state for e in fired.values()} == {"firing"}
 
         # In Alertmanager's API, with their labels and annotations.
-        active = wait_until(
+        active = wait_for(
+            "both alerts in Alertmanager",
             lambda: (a := by_name(alertmanager.alerts())).keys() >= set(fired) and a,
-            what="both alerts in Alertmanager",
+            timeout=TIMEOUT,
         )
         for rule, event in fired.items():
             (alert,) = active[rule]
@@ -263,8 +256,8 @@ def test_a_silence_suppresses_the_notification_and_a_restart_makes_no_second_ale
         on_topic = read_topic(bus, topics["alerts"])
         assert {e.rule for e in on_topic} == {ECHO, "tariff_strain_high", "relationship_shift"}  # still flows
         # Alertmanager has the silenced alert, suppressed by the silence...
-        echo = wait_until(
-            lambda: by_name(alertmanager.alerts()).get(ECHO), what="the silenced alert in the API"
+        echo = wait_for(
+            "the silenced alert in the API", lambda: by_name(alertmanager.alerts()).get(ECHO), timeout=TIMEOUT
         )
         assert echo[0]["status"] == {"state": "suppressed", "silencedBy": [silence], "inhibitedBy": []}
         high = by_name(alertmanager.alerts())["tariff_strain_high"]
@@ -284,7 +277,7 @@ def test_a_silence_suppresses_the_notification_and_a_restart_makes_no_second_ale
             current = by_name(alertmanager.alerts()).get("tariff_strain_high", [])
             return current if current and current[0]["endsAt"] > before["endsAt"] else None
 
-        (after,) = wait_until(reposted, what="the restarted alerter's re-post")
+        (after,) = wait_for("the restarted alerter's re-post", reposted, timeout=TIMEOUT)
         assert after["fingerprint"] == before["fingerprint"] and after["startsAt"] == before["startsAt"]
         counts = {name: len(alerts) for name, alerts in by_name(alertmanager.alerts()).items()}
         assert counts == {ECHO: 1, "tariff_strain_high": 1, "relationship_shift": 1}
@@ -363,12 +356,13 @@ def test_the_starter_config_holds_a_warning_back_while_a_critical_alert_fires_on
     try:
         for event in (critical, muted, other):
             sink.submit(event)
-        alerts = wait_until(
+        alerts = wait_for(
+            "the three alerts in Alertmanager",
             lambda: (
                 (a := by_name(alertmanager.alerts())).keys() >= {e.rule for e in (critical, muted, other)}
                 and a
             ),
-            what="the three alerts in Alertmanager",
+            timeout=TIMEOUT,
         )
         (source,) = alerts["tariff_strain_high"]
         assert alerts["trade_warning"][0]["status"] == {
