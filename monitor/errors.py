@@ -114,6 +114,10 @@ class BusError(MonitorError):
         super().__init__(message)
 
 
+class StoreError(MonitorError):
+    """Local state (a SQLite file) could not be read or written; what was being done is not stored."""
+
+
 class FetchError(MonitorError):
     """A feed fetch failed; `outcome` is one of the named fetch outcomes."""
 

@@ -2,12 +2,13 @@
 
 One poll of one feed (:meth:`Poller.poll_feed`):
 
-1. load the feed's state (ETag, Last-Modified, failures) from the :class:`~monitor.store.feeds.FeedStore`;
+1. load the feed's state (ETag, Last-Modified, failures) from its store
+   (:class:`~monitor.feeds.state.FeedStateStore`);
 2. fetch conditionally; a 200 is parsed (unless its bytes are those of the last parsed body);
 3. each entry is new, a duplicate (seen before, or being published right now by another feed's poll) or
    irrelevant (the India-US gate); new ones get their ``story_id`` and become ``ArticleFetched``;
 4. the new articles are published (key ``article_id``) and the call returns only once the bus acked them;
-5. then, in one SQLite transaction, the feed's new state, the seen ids and the story members are stored.
+5. then, in one transaction of the store, the feed's new state, the seen ids and the story members are stored.
 
 A crash between 4 and 5 makes the next poll publish the same articles again (same ``article_id``, so
 consumers deduplicate); a crash before 4 publishes nothing; nothing is ever lost. If publishing fails,
@@ -23,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.bus.base import Message, Producer
-from monitor.errors import BusError, FetchError
+from monitor.errors import BusError, FetchError, StoreError
 from monitor.events import ArticleFetched, Source
 from monitor.feeds.cluster import StoryIndex, StoryMember
 from monitor.feeds.fetch import Fetcher, FetchResult
@@ -41,11 +41,11 @@ from monitor.feeds.model import FeedConfig
 from monitor.feeds.parse import FeedEntry, ParsedFeed, parse_feed
 from monitor.feeds.relevance import gate
 from monitor.feeds.schedule import NextPoll, SchedulePolicy, next_poll
+from monitor.feeds.state import FeedState, FeedStateStore
 from monitor.feeds.urls import redact_text
 from monitor.metrics import PollerMetrics, StageMetrics
 from monitor.outcomes import SUCCESS_OUTCOMES, Outcome
 from monitor.settings import PollerSettings
-from monitor.store.feeds import FeedState, FeedStore
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class Poller:
         feeds: Sequence[FeedConfig],
         fetcher: Fetcher,
         producer: Producer,
-        store: FeedStore,
+        store: FeedStateStore,
         topic: str,
         settings: PollerSettings,
         metrics: PollerMetrics | None = None,
@@ -181,7 +181,7 @@ class Poller:
         return tuple(self._feeds.values())
 
     @property
-    def store(self) -> FeedStore:
+    def store(self) -> FeedStateStore:
         return self._store
 
     def scheduled(self) -> dict[str, datetime]:
@@ -270,7 +270,7 @@ class Poller:
                 had_new=bool(articles),
             )
             self._store.commit(new_state, now=now, new_ids=new_ids, touched_ids=touched, stories=members)
-        except (BusError, sqlite3.Error) as exc:
+        except (BusError, StoreError) as exc:
             return self._abandon(feed=feed, outcome=outcome, fetched=fetched, state=state, exc=exc, now=now)
         finally:
             self._release([a.article_id for a in articles])
@@ -502,7 +502,7 @@ class Poller:
                 seen_before=now - self._settings.seen_retention,
                 stories_before=now - self._settings.story_window,
             )
-        except sqlite3.Error as exc:
+        except StoreError as exc:
             log.warning("pruning the poller state failed (will retry later): %s", exc)
             return
         if seen or stories:
