@@ -37,7 +37,7 @@ from pydantic_settings import (
 
 from monitor.durations import Duration
 from monitor.errors import ConfigError, expectation, shown_input
-from monitor.feeds.urls import is_http_url
+from monitor.urls import is_http_url
 
 ENV_PREFIX = "MONITOR_"
 ENV_NESTED_DELIMITER = "__"

@@ -272,7 +272,8 @@ class AlerterStage:
         self.metrics = AlerterMetrics(registry)
         self.store = AlerterStore(a.state_path or settings.state_path(STATE_FILE))
         params = signal_params(
-            config,
+            config.signals,
+            config.rules,
             step=a.evaluation_step,
             grace=a.arrival_grace,
             topic_threshold=a.topic_threshold,

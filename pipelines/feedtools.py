@@ -30,8 +30,8 @@ from monitor.feeds.cluster import StoryIndex
 from monitor.feeds.opml import OpmlError, read_opml, slugify
 from monitor.feeds.parse import ParsedFeed, parse_feed
 from monitor.feeds.relevance import gate
-from monitor.feeds.urls import is_http_url, redact_text, redact_url, split_credentials
 from monitor.settings import Settings
+from monitor.urls import is_http_url, redact_text, redact_url, split_credentials
 from pipelines.poller import build_fetcher
 
 log = logging.getLogger(__name__)

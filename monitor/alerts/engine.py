@@ -17,8 +17,8 @@ from monitor.alerts.conditions import Observation, observe, usable_buckets
 from monitor.alerts.describe import evidence, firing_summary, resolved_summary
 from monitor.alerts.lifecycle import INACTIVE, RuleState, Transition, step
 from monitor.alerts.rules import RuleConfig
-from monitor.config import MonitorConfig
 from monitor.events import AlertFiring, AlertResolved, ArticleScored, SignalUpdated
+from monitor.signals.config import SignalsConfig
 from monitor.signals.engine import Ingested, SignalEngine, SignalParams, SignalState
 from monitor.signals.windows import Article, TickView, duration_us, from_us, window_label
 
@@ -41,7 +41,8 @@ class EngineState:
 
 
 def signal_params(
-    config: MonitorConfig,
+    signals: SignalsConfig,
+    rules: Sequence[RuleConfig],
     *,
     step: timedelta = timedelta(minutes=5),
     grace: timedelta = timedelta(minutes=3),
@@ -49,10 +50,10 @@ def signal_params(
     min_relevance: float = 0.5,
     future_tolerance: timedelta = timedelta(minutes=10),
 ) -> SignalParams:
-    """Signal parameters for ``config``: its windows and lateness, a span covering every rule."""
-    spans = [*config.signals.windows, *(rule.span for rule in config.rules)]
+    """Signal parameters for ``signals`` (windows and lateness) with a span covering every rule."""
+    spans = [*signals.windows, *(rule.span for rule in rules)]
     edges: set[timedelta] = set()
-    for rule in config.rules:
+    for rule in rules:
         edges.add(rule.window)
         if rule.change is not None:
             edges.add(rule.change.baseline)
@@ -60,8 +61,8 @@ def signal_params(
             buckets = int(rule.anomaly.baseline / rule.window)
             edges.update(rule.window * i for i in range(1, buckets + 2))
     return SignalParams(
-        windows=tuple(config.signals.windows),
-        allowed_lateness=config.signals.allowed_lateness,
+        windows=tuple(signals.windows),
+        allowed_lateness=signals.allowed_lateness,
         span=max(spans),
         step=step,
         grace=grace,

@@ -16,8 +16,8 @@ httpx's exceptions never leave this module: they become outcomes.
 
 Credentials in the URL (``user:password@``) are taken out of it and sent as HTTP Basic auth (not to
 another host after a redirect); httpx's own request log lines show URLs redacted
-(:func:`~monitor.feeds.urls.protect_logger`); every ``error`` text has the URL's secrets masked
-(:func:`~monitor.feeds.urls.redact_text`). ``url`` is the real address, for fetching only: never show it
+(:func:`~monitor.urls.protect_logger`); every ``error`` text has the URL's secrets masked
+(:func:`~monitor.urls.redact_text`). ``url`` is the real address, for fetching only: never show it
 unredacted.
 """
 
@@ -37,8 +37,8 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from monitor.feeds.fetch import Fetcher, FetchResult, classify_status
-from monitor.feeds.urls import is_http_url, protect_logger, redact_text, redact_url, split_credentials
 from monitor.outcomes import Outcome
+from monitor.urls import is_http_url, protect_logger, redact_text, redact_url, split_credentials
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from monitor.errors import MonitorError
 from monitor.feeds.model import FeedConfig
 from monitor.feeds.parse import defuse, to_utf8
-from monitor.feeds.urls import redact_url
+from monitor.urls import redact_url
 
 
 class OpmlError(MonitorError):

@@ -35,7 +35,7 @@ from feedparser.encodings import convert_to_utf8
 from monitor.errors import FetchError
 from monitor.feeds.cluster import tokens
 from monitor.feeds.text import clean_text, truncate
-from monitor.feeds.urls import (
+from monitor.urls import (
     article_id_for_content,
     article_id_for_guid,
     article_id_for_url,

@@ -42,10 +42,10 @@ from monitor.feeds.parse import FeedEntry, ParsedFeed, parse_feed
 from monitor.feeds.relevance import gate
 from monitor.feeds.schedule import NextPoll, SchedulePolicy, next_poll
 from monitor.feeds.state import FeedState, FeedStateStore
-from monitor.feeds.urls import redact_text
 from monitor.metrics import PollerMetrics, StageMetrics
 from monitor.outcomes import SUCCESS_OUTCOMES, Outcome
 from monitor.settings import PollerSettings
+from monitor.urls import redact_text
 
 log = logging.getLogger(__name__)
 

@@ -55,7 +55,7 @@ def alerts(outputs) -> list[AlertFiring | AlertResolved]:
 
 
 def engine_for(cfg: MonitorConfig) -> AlertEngine:
-    return AlertEngine(rules=cfg.rules, params=signal_params(cfg))
+    return AlertEngine(rules=cfg.rules, params=signal_params(cfg.signals, cfg.rules))
 
 
 def test_a_burst_fires_on_arrival_before_its_tick_with_the_ticks_alert_id():
