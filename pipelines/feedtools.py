@@ -24,10 +24,10 @@ from urllib.parse import urlsplit
 import yaml
 
 from monitor.config import parse_config
-from monitor.errors import ConfigError, FetchError
+from monitor.errors import ConfigError, FetchError, OpmlError
 from monitor.events import ArticleFetched, Source
 from monitor.feeds.cluster import StoryIndex
-from monitor.feeds.opml import OpmlError, read_opml, slugify
+from monitor.feeds.opml import read_opml, slugify
 from monitor.feeds.parse import ParsedFeed, parse_feed
 from monitor.feeds.relevance import gate
 from monitor.settings import Settings
