@@ -38,7 +38,7 @@ from monitor.events import ArticleFetched, Source
 from monitor.feeds.cluster import StoryIndex, StoryMember
 from monitor.feeds.fetch import Fetcher, FetchResult
 from monitor.feeds.model import FeedConfig
-from monitor.feeds.parse import FeedEntry, ParsedFeed, parse_feed
+from monitor.feeds.parse import FeedEntry, ParsedFeed, parse_feed, to_article
 from monitor.feeds.relevance import gate
 from monitor.feeds.schedule import NextPoll, SchedulePolicy, next_poll
 from monitor.feeds.state import FeedState, FeedStateStore
@@ -340,16 +340,11 @@ class Poller:
             members.append(member)
             new_ids.extend(keys)
             articles.append(
-                ArticleFetched(
-                    article_id=aid,
+                to_article(
+                    entry,
                     story_id=member.story_id,
-                    url=entry.url,
-                    title=entry.title,
-                    summary=entry.summary,
-                    published_at=entry.published_at or now,
-                    fetched_at=now,
-                    language=entry.language or feed.language,
                     source=source,
+                    fetched_at=now,
                     relevance_hint=decision.hint,
                 )
             )
