@@ -139,6 +139,7 @@ def rescore(
     output_topic: str,
     deadletter_topic: str,
     since: datetime | None = None,
+    create: Sequence[TopicSpec] = (),
     batch_size: int = 32,
     registry: CollectorRegistry | None = None,
     progress: Callable[[str], None] = lambda line: None,
@@ -146,11 +147,15 @@ def rescore(
 ) -> RescoreSummary:
     """Re-score ``articles_topic`` as it stands now into ``output_topic`` (see the module docstring).
 
-    ``scored_topic``: the live scored topic, read first for the arrival time of each article. Returns when
+    ``scored_topic``: the live scored topic, read first for the arrival time of each article. ``create``:
+    topics to create first where missing (the output topic laid out like the scored topic, so that each
+    article lands in the partition its live record is in, in the same order). Returns when
     every record present at the start is scored (or dead-lettered) and acknowledged; raises
     :class:`~monitor.errors.BusError` if the bus fails (nothing is committed: run it again).
     """
     registry = registry or CollectorRegistry()
+    if create:
+        bus.create_topics(create)
     known = first_scored_at(read_all(bus, scored_topic))
     metrics = StageMetrics(registry)
     rescorer = Rescorer(classifier, output_topic=output_topic, known=known, since=since, clock=clock)
@@ -214,7 +219,7 @@ def _classifier(name: str, settings: Settings) -> Classifier:
     return load_classifier(settings.scorer)
 
 
-def _output_spec(settings: Settings, name: str) -> TopicSpec:
+def output_spec(settings: Settings, name: str) -> TopicSpec:
     """The output topic laid out like the scored topic (partitions, retention)."""
     scored = next(s for s in topic_specs(settings) if s.name == settings.kafka.topics.scored)
     return TopicSpec(name, scored.partitions, scored.replication_factor, dict(scored.config))
@@ -260,10 +265,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     classifier = _classifier(args.classifier, settings)
     bus = _open_bus(settings, "rescore")
     try:
-        wanted = {topics.deadletter}
-        bus.create_topics(
-            [s for s in topic_specs(settings) if s.name in wanted] + [_output_spec(settings, output)]
-        )
+        deadletter = [s for s in topic_specs(settings) if s.name == topics.deadletter]
         summary = rescore(
             bus,
             classifier,
@@ -272,6 +274,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
             output_topic=output,
             deadletter_topic=topics.deadletter,
             since=since,
+            create=[*deadletter, output_spec(settings, output)],
             batch_size=settings.scorer.batch_size,
             progress=_stderr("rescore"),
         )
