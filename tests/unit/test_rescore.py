@@ -220,3 +220,24 @@ def test_eval_alerts_on_files_prints_the_differences_as_json(scenario, tmp_path,
     assert main(["eval-alerts", f"{files['live']}@1", str(files["live"])]) == 0
     out = capsys.readouterr().out
     assert out.rstrip().endswith("2 same, 0 changed, 0 only in A, 0 only in B")
+
+
+def test_rescore_refuses_an_embedded_bus_another_process_holds(tmp_path, capsys, monkeypatch):
+    """A running `monitor run` holds its bus log: rescore says so instead of writing beside it."""
+    from monitor.bus import make_bus, topic_specs
+    from monitor.cli import main
+    from monitor.settings import Settings
+
+    for name in [k for k in __import__("os").environ if k.startswith(("MONITOR_", "KAFKA_"))]:
+        monkeypatch.delenv(name)
+    settings = Settings(state_dir=tmp_path / "state")
+    held = make_bus(settings, durable=True)  # this process plays the running `monitor run`
+    try:
+        held.create_topics(topic_specs(settings))
+        args = ["rescore", "--classifier", "rules", "--state-dir", str(tmp_path / "state")]
+        assert main(args) == 1
+        assert "in use by another process" in capsys.readouterr().err
+    finally:
+        held.close()
+    assert main(args) == 0  # given up: free again
+    assert json.loads(capsys.readouterr().out)["read"] == 0
