@@ -22,7 +22,7 @@ import logging
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -68,20 +68,23 @@ def _decode(data: bytes) -> ArticleFetched:
     return decode(ArticleFetched, data)
 
 
-def read_all(bus: Bus, topic: str) -> list[Record]:
-    """Every record of ``topic`` as it stands now (no consumer group; a topic that does not exist has
-    none)."""
+def iter_records(bus: Bus, topic: str) -> Iterator[Record]:
+    """Every record of ``topic`` as it stands now, partition by partition as they come (no consumer
+    group; a topic that does not exist has none)."""
     partitions = getattr(bus, "topic_partitions", None)  # Kafka: reading a missing topic is an error
     if partitions is not None and partitions(topic) == 0:
-        return []
-    records: list[Record] = []
+        return
     consumer = Bounded(bus.consumer([topic], group_id=None, from_beginning=True))
     try:
         while not consumer.done:
-            records.extend(consumer.poll(max_records=1000, timeout=1.0))
+            yield from consumer.poll(max_records=1000, timeout=1.0)
     finally:
         consumer.close()
-    return records
+
+
+def read_all(bus: Bus, topic: str) -> list[Record]:
+    """:func:`iter_records` as a list."""
+    return list(iter_records(bus, topic))
 
 
 class Rescorer:
@@ -156,7 +159,7 @@ def rescore(
     registry = registry or CollectorRegistry()
     if create:
         bus.create_topics(create)
-    known = first_scored_at(read_all(bus, scored_topic))
+    known = first_scored_at(iter_records(bus, scored_topic))
     metrics = StageMetrics(registry)
     rescorer = Rescorer(classifier, output_topic=output_topic, known=known, since=since, clock=clock)
     consumer = Bounded(bus.consumer([articles_topic], group_id=None, from_beginning=True))
@@ -306,7 +309,7 @@ class History:
     """The scored records of one side of ``monitor eval-alerts``."""
 
     label: str
-    records: list[ScoredRecord] = field(default_factory=list)
+    records: int = 0
     models: Counter[str] = field(default_factory=Counter)
     undecodable: int = 0
     other_versions: int = 0
@@ -314,7 +317,7 @@ class History:
     def to_json_dict(self) -> dict[str, object]:
         return {
             "input": self.label,
-            "records": len(self.records),
+            "records": self.records,
             "models": dict(sorted(self.models.items())),
             "undecodable": self.undecodable,
             "other_versions": self.other_versions,
@@ -344,24 +347,27 @@ def _raw(name: str, settings: Settings) -> Iterator[tuple[str | None, bytes, int
         except OSError as exc:
             raise ConfigError(source=name, key="", expected="a readable JSON Lines file") from exc
         return
+
+    def stamped(records: Iterable[Record]) -> Iterator[tuple[str | None, bytes, int | None]]:
+        for r in records:
+            yield f"p{r.partition}", r.value, None if r.timestamp_ms is None else r.timestamp_ms * 1000
+
     if settings.uses_kafka:
         bus = make_bus(settings)
         try:
-            records = read_all(bus, name)
+            yield from stamped(iter_records(bus, name))
         finally:
             bus.close()
-    else:
-        records = read_topic(settings.state_path(BUS_LOG_FILE), name)  # read-only, safe beside `monitor run`
-    for r in records:
-        yield f"p{r.partition}", r.value, None if r.timestamp_ms is None else r.timestamp_ms * 1000
+    else:  # read-only, safe beside a running `monitor run`
+        yield from stamped(read_topic(settings.state_path(BUS_LOG_FILE), name))
 
 
-def read_history(spec: str, settings: Settings, *, now_us: int) -> History:
-    """The scored records named by ``spec``: a topic, a JSON Lines file (a path, ``.jsonl``), either with
-    ``@VERSION`` to keep only the records of that model version. A file's lines are read as the
-    partitions of a topic with ``kafka.partitions`` partitions would hold them (by key, in file order)."""
+def scored_records(spec: str, settings: Settings, history: History, *, now_us: int) -> Iterator[ScoredRecord]:
+    """The scored records named by ``spec``, counted in ``history`` as they are read: a topic, a JSON
+    Lines file (a path, ``.jsonl``), either with ``@VERSION`` to keep only the records of that model
+    version. A file's lines are read as the partitions of a topic with ``kafka.partitions`` partitions
+    would hold them (by key, in file order)."""
     name, version = _split(spec)
-    history = History(spec)
     for partition, value, received in _raw(name, settings):
         try:
             event = decode(ArticleScored, value)
@@ -371,12 +377,12 @@ def read_history(spec: str, settings: Settings, *, now_us: int) -> History:
         if version is not None and event.model.version != version:
             history.other_versions += 1
             continue
+        history.records += 1
         history.models[f"{event.model.name} {event.model.version}"] += 1
         # a file's line: in the partition the bus would have put its key in
         where = partition or f"p{partition_for(event.article_id, settings.kafka.partitions)}"
         bounded = None if received is None else min(received, now_us)
-        history.records.append(ScoredRecord(where, event, bounded))
-    return history
+        yield ScoredRecord(where, event, bounded)
 
 
 def eval_alerts(args: argparse.Namespace, settings: Settings) -> int:
@@ -395,13 +401,10 @@ def eval_alerts(args: argparse.Namespace, settings: Settings) -> int:
         future_tolerance=a.future_tolerance,
     )
     now_us = to_us(_utc_now())
-    sides = [read_history(spec, settings, now_us=now_us) for spec in (args.a, args.b)]
-    for side in sides:
-        if side.undecodable:
-            log.warning("%s: %d records are not scored articles; left out", side.label, side.undecodable)
+    sides = [History(args.a), History(args.b)]
     alerts = [
         replay_alerts(
-            side.records,
+            scored_records(side.label, settings, side, now_us=now_us),
             rules=config.rules,
             params=params,
             now_us=now_us,
@@ -410,6 +413,9 @@ def eval_alerts(args: argparse.Namespace, settings: Settings) -> int:
         )
         for side in sides
     ]
+    for side in sides:
+        if side.undecodable:
+            log.warning("%s: %d records are not scored articles; left out", side.label, side.undecodable)
     comparison = compare(alerts[0], alerts[1])
     if args.format == "json":
         print(
@@ -426,6 +432,6 @@ def eval_alerts(args: argparse.Namespace, settings: Settings) -> int:
     else:
         for tag, side in zip("AB", sides, strict=True):
             models = ", ".join(f"{m} ({n})" for m, n in sorted(side.models.items())) or "no records"
-            print(f"{tag}: {side.label}: {len(side.records)} scored records: {models}")
+            print(f"{tag}: {side.label}: {side.records} scored records: {models}")
         print(format_table(comparison, label_a=sides[0].label, label_b=sides[1].label))
     return 0
