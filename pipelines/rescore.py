@@ -34,6 +34,7 @@ from monitor.alerts.replay import ScoredRecord, compare, format_table, replay_al
 from monitor.bus import BUS_LOG_FILE, Bus, make_bus, topic_specs
 from monitor.bus.base import Message, Record, TopicSpec, partition_for
 from monitor.bus.bounded import Bounded
+from monitor.bus.buslog import read_topic
 from monitor.bus.stage import BatchResult, Failure, Item, StageRunner
 from monitor.classify import Classifier
 from monitor.classify.rescore import (
@@ -51,7 +52,6 @@ from monitor.events import ArticleFetched, ArticleScored, decode
 from monitor.metrics import StageMetrics
 from monitor.settings import Settings
 from monitor.signals.windows import to_us
-from monitor.store.buslog import read_topic
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from monitor.alerts.rules import RuleConfig
-from monitor.signals.windows import TickView, WindowStats, duration_us
+from monitor.signals.windows import TickView, WindowStats, duration_us, window_stats
 
 MIN_STANCE_STD = 0.1
 """Floor of the stance spread used by z-score rules (stance in [-1, 1])."""
@@ -39,7 +39,10 @@ class Observation:
     hold: bool
     direction: Side
     stats: WindowStats
-    """The statistics of the rule's own subject and window (stories, evidence)."""
+    """The statistics of the rule's own subject and window (stories, evidence); for a burst rule, of the
+    articles past its stance level."""
+    outlets: int | None = None
+    """Burst rules: the distinct outlets among those articles."""
 
 
 def _r(value: float | None) -> float | None:
@@ -60,6 +63,8 @@ def observe(
         return _threshold(rule, stats, enough)
     if rule.change is not None:
         return _change(rule, view, stats, enough, episode)
+    if rule.burst is not None:
+        return _burst(rule, view, enough)
     return _anomaly(rule, view, stats, enough, coverage_start_us)
 
 
@@ -107,6 +112,18 @@ def _change(
     fire = fire and enough and long.stories >= c.min_baseline_stories
     threshold = long_value + sign * c.fire_level * scale
     return Observation(short_value, _r(threshold), long_value, fire, hold, side, stats)
+
+
+def _burst(rule: RuleConfig, view: TickView, enough: bool) -> Observation:
+    """Distinct stories past the stance level in the window, and the outlets that carried them."""
+    c = rule.burst
+    assert c is not None
+    articles = view.articles(rule.subject, duration_us(rule.window))
+    stats = window_stats([a for a in articles if c.qualifies(a.stance)])
+    outlets = len({a.source for a in articles if c.qualifies(a.stance)})
+    fire = enough and stats.stories >= c.stories and outlets >= c.outlets
+    hold = stats.stories >= c.clear_level
+    return Observation(float(stats.stories), float(c.stories), None, fire, hold, c.direction, stats, outlets)
 
 
 def usable_buckets(rule: RuleConfig, tick_us: int, coverage_start_us: int | None) -> int:

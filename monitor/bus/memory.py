@@ -1,7 +1,7 @@
 """In-process bus: the same semantics as Kafka (partitions, per-key order, groups, commits) in one process.
 
 Used by ``monitor run`` when no broker is configured and by unit tests. Thread-safe: stages may run in
-threads of one process. By default it lives in memory; with a :class:`~monitor.store.buslog.BusLog` it
+threads of one process. By default it lives in memory; with a :class:`~monitor.bus.buslog.BusLog` it
 is durable: publishes and commits are written to SQLite before they return, and a new process resumes
 from the file (what ``monitor run`` uses, so kill -9 loses nothing).
 """
@@ -26,8 +26,8 @@ from monitor.bus.base import (
     first_offsets,
     partition_for,
 )
+from monitor.bus.buslog import BusLog
 from monitor.errors import BusError
-from monitor.store.buslog import BusLog
 
 
 @dataclass

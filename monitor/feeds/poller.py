@@ -36,13 +36,14 @@ from monitor.bus.base import Message, Producer
 from monitor.errors import BusError, FetchError
 from monitor.events import ArticleFetched, Source
 from monitor.feeds.cluster import StoryIndex, StoryMember
-from monitor.feeds.fetch import SUCCESS_OUTCOMES, Fetcher, FetchResult, Outcome
+from monitor.feeds.fetch import Fetcher, FetchResult
 from monitor.feeds.model import FeedConfig
 from monitor.feeds.parse import FeedEntry, ParsedFeed, parse_feed
 from monitor.feeds.relevance import gate
 from monitor.feeds.schedule import NextPoll, SchedulePolicy, next_poll
 from monitor.feeds.urls import redact_text
 from monitor.metrics import PollerMetrics, StageMetrics
+from monitor.outcomes import SUCCESS_OUTCOMES, Outcome
 from monitor.settings import PollerSettings
 from monitor.store.feeds import FeedState, FeedStore
 

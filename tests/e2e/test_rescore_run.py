@@ -58,8 +58,8 @@ def monitor(*argv: str, state: Path, **env: str) -> subprocess.CompletedProcess[
 
 def test_rescore_the_embedded_bus_and_compare_the_alerts_of_two_model_versions(tmp_path):
     from monitor.bus import BUS_LOG_FILE
+    from monitor.bus.buslog import read_topic
     from monitor.events import ArticleScored, decode
-    from monitor.store.buslog import read_topic
 
     state = tmp_path / "state"
     with FeedServer() as server:

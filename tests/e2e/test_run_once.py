@@ -101,8 +101,8 @@ def test_a_first_start_folds_in_the_back_catalogue_and_notifies_nothing(server, 
     assert result.stdout.strip() == ""  # the past alerts are not notified
 
     from monitor.bus import BUS_LOG_FILE
+    from monitor.bus.buslog import read_topic
     from monitor.events import ArticleScored, decode, decode_alert
-    from monitor.store.buslog import read_topic
 
     scored = [decode(ArticleScored, r.value) for r in read_topic(state / BUS_LOG_FILE, "news.scored")]
     alerts = [decode_alert(r.value) for r in read_topic(state / BUS_LOG_FILE, "news.alerts")]
