@@ -3,7 +3,9 @@
 Pure: :func:`replay_alerts` runs the :class:`~monitor.alerts.engine.AlertEngine` over scored records as a
 fresh alerter reading them from the beginning would (each record in its partition's order, the
 partitions' receipt times bounding the arrival times, a first start's back catalogue folded in when
-``backfill``), then ends the input as ``monitor run --once`` does. :func:`compare` pairs the alert
+``backfill``), then ends the input as ``monitor run --once`` does. Burst rules are evaluated at their
+ticks, without the live fast path (:meth:`AlertEngine.on_arrival`): the same ``alert_id``, stamped at the
+tick instead of at the arrival of the article that completed the burst. :func:`compare` pairs the alert
 episodes of two replays: one ``alert_id`` is one episode (rule, subject and start), so the same id in
 both is the same episode, compared event by event; an episode whose start moved has another id and is
 paired with the overlapping episode of the same rule and subject on the other side.
