@@ -144,6 +144,51 @@ def build_parser() -> argparse.ArgumentParser:
         "--cache", type=Path, metavar="DIR", help="embedding cache (default: STATE_DIR/embedding-cache)"
     )
 
+    rescore = add(
+        "rescore",
+        "pipelines.rescore:main",
+        "replay stored articles through the current model into news.scored (or --output-topic) under its "
+        "version; reads from the beginning up to the end present at the start, commits nothing",
+    )
+    rescore.add_argument(
+        "--output-topic",
+        metavar="TOPIC",
+        help="where the re-scored records go (default: the scored topic, news.scored); e.g. "
+        "news.scored.v2 to judge a candidate model without touching the live stream",
+    )
+    rescore.add_argument(
+        "--since",
+        metavar="TIME",
+        help="only articles published at or after TIME: RFC 3339, a date, or a duration back from now (30d)",
+    )
+    rescore.add_argument(
+        "--classifier",
+        choices=["model", "rules"],
+        default="model",
+        help="the model of the scorer settings (default) or the keyword baselines",
+    )
+    rescore.add_argument(
+        "--state-dir", type=Path, metavar="DIR", help="without Kafka: the state folder of `monitor run`"
+    )
+    ev_alerts = add(
+        "eval-alerts",
+        "pipelines.rescore:eval_alerts",
+        "compare the alerts two scored histories give (e.g. two model versions over the same articles)",
+    )
+    for side in ("a", "b"):
+        ev_alerts.add_argument(
+            side,
+            metavar=side.upper(),
+            help="a scored topic (news.scored), TOPIC@VERSION for one model version's records, or a JSON "
+            "Lines file of ArticleScored records",
+        )
+    ev_alerts.add_argument(
+        "--format", choices=["text", "json"], default="text", help="a table (default) or one JSON object"
+    )
+    ev_alerts.add_argument(
+        "--state-dir", type=Path, metavar="DIR", help="without Kafka: the state folder of `monitor run`"
+    )
+
     feeds = sub.add_parser("feeds", help="feed tools", description="feed tools")
     feeds_sub = feeds.add_subparsers(dest="feeds_command", metavar="SUBCOMMAND", required=True)
     check = feeds_sub.add_parser(

@@ -639,6 +639,14 @@ class _KafkaConsumer(Consumer):
                 (tp.topic, tp.partition): max(0, ends[tp] - self._consumer.position(tp)) for tp in assigned
             }
 
+    def end_offsets(self) -> dict[tuple[str, int], int]:
+        with _translated("reading end offsets"):
+            assigned = list(self._consumer.assignment())
+            if not assigned:
+                return {}
+            ends = self._consumer.end_offsets(assigned)
+            return {(tp.topic, tp.partition): int(ends[tp]) for tp in assigned}
+
     def close(self) -> None:
         with _translated("closing consumer"):
             self._consumer.close(autocommit=False)

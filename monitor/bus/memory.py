@@ -347,6 +347,10 @@ class InProcessConsumer(Consumer):
                 for tp in self._assignment
             }
 
+    def end_offsets(self) -> dict[tuple[str, int], int]:
+        with self._bus._cond:
+            return {tp: self._bus._topics[tp[0]].partitions[tp[1]].end for tp in self._assignment}
+
     def close(self) -> None:
         if not self._closed:
             self._bus._leave(self)
