@@ -68,7 +68,7 @@ from monitor.events import (
 )
 from monitor.metrics import AlerterMetrics, StageMetrics, build_info
 from monitor.settings import Settings
-from monitor.signals.engine import Ingested
+from monitor.signals.engine import Ingested, SignalParams
 from monitor.signals.windows import duration_us, from_us, to_us, window_label
 from monitor.store.alerts import AlerterStore
 from pipelines.process import claim_metrics_port, require_kafka, serving_metrics, stop_on_signals
@@ -133,6 +133,20 @@ def read_ledger(
                     f"could not read the alert topic {topic} to its end in {timeout:.0f}s", retriable=True
                 )
     return keys
+
+
+def engine_params(settings: Settings, config: MonitorConfig) -> SignalParams:
+    """The signal parameters an alerter with ``settings`` uses for ``config``'s windows and rules."""
+    a = settings.alerter
+    return signal_params(
+        config.signals,
+        config.rules,
+        step=a.evaluation_step,
+        grace=a.arrival_grace,
+        topic_threshold=a.topic_threshold,
+        min_relevance=a.min_relevance,
+        future_tolerance=a.future_tolerance,
+    )
 
 
 def check_routes(bus: Bus, settings: Settings, config: MonitorConfig) -> None:
@@ -271,15 +285,7 @@ class AlerterStage:
         self._routes = config.routes
         self.metrics = AlerterMetrics(registry)
         self.store = AlerterStore(a.state_path or settings.state_path(STATE_FILE))
-        params = signal_params(
-            config.signals,
-            config.rules,
-            step=a.evaluation_step,
-            grace=a.arrival_grace,
-            topic_threshold=a.topic_threshold,
-            min_relevance=a.min_relevance,
-            future_tolerance=a.future_tolerance,
-        )
+        params = engine_params(settings, config)
         self._sink: WebhookSink | None = None
         self._alertmanager: AlertmanagerSink | None = None
         latest: dict[str, AlertEvent] = {}

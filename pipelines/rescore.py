@@ -29,7 +29,6 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from monitor.alerts.engine import signal_params
 from monitor.alerts.replay import ScoredRecord, compare, format_table, replay_alerts
 from monitor.bus import BUS_LOG_FILE, Bus, make_bus, topic_specs
 from monitor.bus.base import Message, Record, TopicSpec, partition_for
@@ -52,6 +51,7 @@ from monitor.events import ArticleFetched, ArticleScored, decode
 from monitor.metrics import StageMetrics
 from monitor.settings import Settings
 from monitor.signals.windows import to_us
+from pipelines.alerter import engine_params
 
 log = logging.getLogger(__name__)
 
@@ -391,15 +391,7 @@ def eval_alerts(args: argparse.Namespace, settings: Settings) -> int:
     Exit 0 when compared (whatever the differences); the table or JSON object is on stdout.
     """
     config = load_config(settings.config)
-    a = settings.alerter
-    params = signal_params(
-        config,
-        step=a.evaluation_step,
-        grace=a.arrival_grace,
-        topic_threshold=a.topic_threshold,
-        min_relevance=a.min_relevance,
-        future_tolerance=a.future_tolerance,
-    )
+    params = engine_params(settings, config)
     now_us = to_us(_utc_now())
     sides = [History(args.a), History(args.b)]
     alerts = [
@@ -408,8 +400,8 @@ def eval_alerts(args: argparse.Namespace, settings: Settings) -> int:
             rules=config.rules,
             params=params,
             now_us=now_us,
-            backfill=a.backfill,
-            evidence_count=a.evidence_articles,
+            backfill=settings.alerter.backfill,
+            evidence_count=settings.alerter.evidence_articles,
         )
         for side in sides
     ]

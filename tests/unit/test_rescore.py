@@ -67,7 +67,7 @@ def scored_on(bus: InProcessBus, topic: str) -> list[ScoredRecord]:
 
 def alerts(records: list[ScoredRecord]):  # type: ignore[no-untyped-def]
     config = load_config(None)
-    return replay_alerts(records, rules=config.rules, params=signal_params(config), now_us=None)
+    return replay_alerts(records, rules=config.rules, params=signal_params(config.signals, config.rules), now_us=None)
 
 
 def test_bounded_reads_what_was_there_at_the_start_and_no_more():
