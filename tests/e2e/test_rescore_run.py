@@ -45,7 +45,7 @@ def monitor(*argv: str, state: Path, **env: str) -> subprocess.CompletedProcess[
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("MONITOR_", "KAFKA_"))}
     clean |= {"MONITOR_METRICS__PORT": "0", "HF_HUB_OFFLINE": "1", **env}
     result = subprocess.run(
-        [sys.executable, "-m", "monitor.cli", *argv, "--state-dir", str(state)],
+        [sys.executable, "-m", "pipelines.cli", *argv, "--state-dir", str(state)],
         capture_output=True,
         text=True,
         env=clean,

@@ -125,7 +125,7 @@ def test_the_poller_stage_process(
             MONITOR_POLLER__START_SPREAD="0s",
         )
         proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor.cli", "poller"],
+            [sys.executable, "-m", "pipelines.cli", "poller"],
             cwd=REPO,
             env=env,
             stdout=subprocess.PIPE,

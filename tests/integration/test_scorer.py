@@ -201,7 +201,7 @@ def test_scorer_process_killed_mid_stream_loses_nothing(
 
     def start() -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "-m", "monitor.cli", "scorer"],
+            [sys.executable, "-m", "pipelines.cli", "scorer"],
             cwd=REPO,
             env=env,
             stdout=subprocess.PIPE,

@@ -67,7 +67,9 @@ def scored_on(bus: InProcessBus, topic: str) -> list[ScoredRecord]:
 
 def alerts(records: list[ScoredRecord]):  # type: ignore[no-untyped-def]
     config = load_config(None)
-    return replay_alerts(records, rules=config.rules, params=signal_params(config.signals, config.rules), now_us=None)
+    return replay_alerts(
+        records, rules=config.rules, params=signal_params(config.signals, config.rules), now_us=None
+    )
 
 
 def test_bounded_reads_what_was_there_at_the_start_and_no_more():
@@ -197,7 +199,7 @@ def test_since_refuses_what_it_cannot_place(text):
 
 
 def test_eval_alerts_on_files_prints_the_differences_as_json(scenario, tmp_path, capsys, monkeypatch):
-    from monitor.cli import main
+    from pipelines.cli import main
 
     bus = history(scenario)
     run(bus, StanceBlindModel(scenario.articles), "blind")
@@ -225,8 +227,8 @@ def test_eval_alerts_on_files_prints_the_differences_as_json(scenario, tmp_path,
 def test_rescore_refuses_an_embedded_bus_another_process_holds(tmp_path, capsys, monkeypatch):
     """A running `monitor run` holds its bus log: rescore says so instead of writing beside it."""
     from monitor.bus import make_bus, topic_specs
-    from monitor.cli import main
     from monitor.settings import Settings
+    from pipelines.cli import main
 
     for name in [k for k in __import__("os").environ if k.startswith(("MONITOR_", "KAFKA_"))]:
         monkeypatch.delenv(name)
