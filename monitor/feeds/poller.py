@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.bus.base import Message, Producer
+from monitor.bus.stage import Checkpoint
 from monitor.errors import BusError, FetchError, StoreError
 from monitor.events import ArticleFetched, Source
 from monitor.feeds.cluster import StoryIndex, StoryMember
@@ -144,7 +145,7 @@ class Poller:
             raise ValueError(f"feed ids must be unique: {sorted({i for i in ids if ids.count(i) > 1})}")
         self._feeds = {f.id: f for f in feeds}
         self._fetcher = fetcher
-        self._producer = producer
+        self._checkpoint = Checkpoint(producer)
         self._store = store
         self._topic = topic
         self._settings = settings
@@ -254,22 +255,26 @@ class Poller:
         )
         # _select claims the new ids (other feeds' polls skip them meanwhile); the finally releases them.
         articles, members, new_ids, touched, duplicate, irrelevant = self._select(feed, parsed, now)
-        try:
-            if articles:
-                self._producer.publish_all([Message(self._topic, a.article_id, a.encode()) for a in articles])
+        new_state = self._next_state(
+            state=state,
+            outcome=outcome,
+            fetched=fetched,
+            error=error,
+            decision=decision,
+            body_hash=body_hash,
+            now=now,
+            had_new=bool(articles),
+        )
+
+        def save() -> None:  # the feed's new state, once the bus has the articles
             if self._after_publish is not None:
                 self._after_publish(feed.id, articles)
-            new_state = self._next_state(
-                state=state,
-                outcome=outcome,
-                fetched=fetched,
-                error=error,
-                decision=decision,
-                body_hash=body_hash,
-                now=now,
-                had_new=bool(articles),
-            )
             self._store.commit(new_state, now=now, new_ids=new_ids, touched_ids=touched, stories=members)
+
+        try:
+            self._checkpoint.commit(
+                [Message(self._topic, a.article_id, a.encode()) for a in articles], save=save
+            )
         except (BusError, StoreError) as exc:
             return self._abandon(feed=feed, outcome=outcome, fetched=fetched, state=state, exc=exc, now=now)
         finally:
