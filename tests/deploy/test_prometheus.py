@@ -114,10 +114,13 @@ def _level(value: float) -> str:
     return f"{value:g}"
 
 
-@pytest.mark.parametrize("rule", load_config(None).rules, ids=lambda r: r.name)
+@pytest.mark.parametrize(
+    "rule", [r for r in load_config(None).rules if r.burst is None], ids=lambda r: r.name
+)
 def test_relationship_alerts_mirror_the_default_rules(rule: RuleConfig) -> None:
     """Each rule of the alerter's default set has a Prometheus alert with the same subject, signal, window,
-    levels, severity and timings (the differences PromQL forces are listed in relations-alerts.yml)."""
+    levels, severity and timings (the differences PromQL forces are listed in relations-alerts.yml; burst
+    rules have none, see the next test)."""
     mirrors = [r for r in rules() if r.labels.get("mirrors") == rule.name]
     assert len(mirrors) == 1, f"no Prometheus alert mirrors the default rule {rule.name}"
     (alert,) = mirrors
@@ -146,6 +149,14 @@ def test_relationship_alerts_mirror_the_default_rules(rule: RuleConfig) -> None:
     if rule.anomaly is not None:
         assert f"[{window_label(rule.anomaly.baseline)}]" in expr
         assert f">= {_level(rule.anomaly.k)}" in expr
+
+
+def test_burst_rules_have_no_mirror_and_the_rule_file_says_why() -> None:
+    bursts = [r.name for r in load_config(None).rules if r.burst is not None]
+    assert bursts  # the default set has the fast path
+    assert not [r for r in rules() if r.labels.get("mirrors") in bursts]
+    header = (RULES_DIR / "relations-alerts.yml").read_text(encoding="utf-8").split("groups:", 1)[0]
+    assert all(name in header for name in bursts)
 
 
 def test_scrape_targets_are_the_stage_ports() -> None:

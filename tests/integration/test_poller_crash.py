@@ -115,7 +115,7 @@ def test_kill_between_publish_and_commit(
                 raise AssertionError(f"the child never reached the crash point:\n{out}")
             time.sleep(0.05)
         crashing.send_signal(signal.SIGKILL)
-        crashing.wait(timeout=30)
+        crashing.communicate(timeout=30)  # reaps it and closes its output pipe
         assert crashing.returncode == -signal.SIGKILL
 
         a_ids = set(marker.read_text(encoding="utf-8").split(","))
