@@ -216,10 +216,10 @@ def test_scorer_process_killed_mid_stream_loses_nothing(
         )
         assert first.poll() is None, first.communicate()[0][-3000:]
         first.send_signal(signal.SIGKILL)
-        first.wait(timeout=30)
     finally:
         if first.poll() is None:
             first.kill()
+        first.communicate(timeout=30)  # reaps it and closes its output pipe
     done_before = {
         k for k, _ in read_topic(kafka_bootstrap, topics.scored, until=lambda r: len(r) >= len(partial))
     }
