@@ -49,6 +49,7 @@ def _evidence(article: Article, outlets: int) -> AlertEvidence:
         evidence=article.evidence,
         story_id=article.story_id,
         outlets=outlets,
+        viewpoint=article.viewpoint,
     )
 
 
