@@ -13,6 +13,11 @@ subject (a topic label or ``overall``) over one event-time window, and has exact
 ``anomaly``
     Volume anomaly: the count (``stories`` or ``volume``) in the window is at least ``k`` standard
     deviations above the mean of the same-sized windows in the ``baseline`` period before it.
+``divergence``
+    Two viewpoints of the outlets (``between: [india, us]``) read the subject differently: their values
+    over the window (stance index or strained share, each over that viewpoint's outlets only) differ by at
+    least ``delta``, either way; clear only when the gap narrows below ``clear_delta`` (default: ``delta``).
+    ``min_stories`` applies to each side.
 
 Common options: ``min_stories`` (distinct stories the window must hold before the rule may fire),
 ``for`` (how long the condition must hold before the alert fires; until then it is pending),
@@ -53,10 +58,18 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from monitor.durations import Duration, format_duration
-from monitor.events import OVERALL, TOPICS, Severity
+from monitor.events import OVERALL, TOPICS, Severity, Viewpoint
 from monitor.signals import SIGNALS, SUBJECTS, SignalName
 
-__all__ = ["SIGNALS", "SUBJECTS", "AnomalyCondition", "ChangeCondition", "RuleConfig", "ThresholdCondition"]
+__all__ = [
+    "SIGNALS",
+    "SUBJECTS",
+    "AnomalyCondition",
+    "ChangeCondition",
+    "DivergenceCondition",
+    "RuleConfig",
+    "ThresholdCondition",
+]
 
 Direction = Literal["up", "down", "either"]
 
@@ -184,6 +197,28 @@ class AnomalyCondition(_Strict):
         return self.k if self.clear_k is None else self.clear_k
 
 
+class DivergenceCondition(_Strict):
+    """Two viewpoints' values of the signal differ by ``delta`` or more; clear when the gap narrows below
+    ``clear_delta``."""
+
+    between: tuple[Viewpoint, Viewpoint]
+    delta: float = Field(gt=0)
+    clear_delta: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _two_sides(self) -> Self:
+        first, second = self.between
+        if first == second:
+            raise ValueError(f"'between' names two different viewpoints, not {first!r} twice")
+        if self.clear_delta is not None and self.clear_delta > self.delta:
+            raise ValueError(f"clear_delta {self.clear_delta} must not exceed delta {self.delta}")
+        return self
+
+    @property
+    def clear_level(self) -> float:
+        return self.delta if self.clear_delta is None else self.clear_delta
+
+
 class RuleConfig(_Strict):
     """One alert rule (see the module docstring for the YAML form)."""
 
@@ -198,6 +233,7 @@ class RuleConfig(_Strict):
     threshold: ThresholdCondition | None = None
     change: ChangeCondition | None = None
     anomaly: AnomalyCondition | None = None
+    divergence: DivergenceCondition | None = None
     min_stories: int = Field(default=1, ge=0)
     for_: Duration = Field(default=timedelta(0), alias="for")
     keep_firing_for: Duration = Field(default=timedelta(0))
@@ -291,6 +327,22 @@ class RuleConfig(_Strict):
             )
         return value
 
+    @field_validator("divergence")
+    @classmethod
+    def _divergence_fits(
+        cls, value: DivergenceCondition | None, info: ValidationInfo
+    ) -> DivergenceCondition | None:
+        if value is None:
+            return value
+        signal = info.data.get("signal")
+        if signal is not None and signal not in ("stance_index", "strained_share"):
+            raise ValueError(f"a divergence rule compares 'stance_index' or 'strained_share', not {signal}")
+        if signal is not None:
+            low, high = SIGNAL_RANGE[signal]
+            if value.delta > high - low:
+                raise ValueError(f"delta {value.delta} is larger than the whole range of {signal}")
+        return value
+
     @field_validator("for_", "keep_firing_for")
     @classmethod
     def _not_negative(cls, value: timedelta) -> timedelta:
@@ -307,18 +359,20 @@ class RuleConfig(_Strict):
 
     @model_validator(mode="after")
     def _one_condition(self) -> Self:
-        given = [k for k in ("threshold", "change", "anomaly") if getattr(self, k) is not None]
+        given = [k for k in ("threshold", "change", "anomaly", "divergence") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
-                f"rule '{self.name}': exactly one condition: 'threshold', 'change' or 'anomaly'"
+                f"rule '{self.name}': exactly one condition: 'threshold', 'change', 'anomaly' or 'divergence'"
                 + (f" (got {', '.join(given)})" if given else "")
             )
         return self
 
     @property
-    def kind(self) -> Literal["threshold", "change", "anomaly"]:
+    def kind(self) -> Literal["threshold", "change", "anomaly", "divergence"]:
         if self.threshold is not None:
             return "threshold"
+        if self.divergence is not None:
+            return "divergence"
         return "change" if self.change is not None else "anomaly"
 
     @property
