@@ -246,3 +246,17 @@ def test_no_divergence_alert_when_the_sides_agree_or_one_is_thin(name):
 def test_a_lower_min_stories_lets_the_one_sided_scenario_fire():
     _, events = _events("views_one_sided", min_stories=2)
     assert [e.state for e in events] == ["firing"]
+
+
+def test_the_commented_example_in_the_default_config_is_a_valid_divergence_rule():
+    from importlib import resources
+
+    lines = resources.files("monitor").joinpath("default.yaml").read_text(encoding="utf-8").splitlines()
+    start = lines.index("#  - name: trade_views_diverge")
+    example = []
+    for line in lines[start:]:
+        if not line.startswith("#  "):
+            break
+        example.append(line[1:])
+    (r,) = parse_config({"rules": yaml.safe_load("\n".join(example))}, source="default.yaml").rules
+    assert r.kind == "divergence" and r.divergence.between == ("india", "us")
