@@ -56,7 +56,15 @@ from monitor.events import (
     SignalViewpoint,
 )
 from monitor.signals import SIGNALS, SPLIT_VIEWPOINTS, SUBJECTS, VIEWPOINT_SIGNALS
-from monitor.signals.windows import Article, TickView, duration_us, from_us, to_us, window_label
+from monitor.signals.windows import (
+    Article,
+    TickView,
+    duration_us,
+    from_us,
+    to_us,
+    window_label,
+    window_stats,
+)
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +176,8 @@ class SignalEngine:
         self._prev_tick: int | None = None
         self._prev_events: list[int] = []
         self._prev_counts: tuple[int, ...] = ()
+        # Each published window's fingerprint when its signals were last computed (not state either).
+        self._computed: dict[tuple[str, str, int], tuple[int, str]] = {}
 
     # -- time grid -----------------------------------------------------------------------------------
     def ceil_tick(self, t_us: int) -> int:
@@ -376,9 +386,18 @@ class SignalEngine:
         out = []
         published = self.state.published
         split = None if viewpoint == ALL_VIEWPOINTS else viewpoint
+        computed = self._computed
         for subject in SUBJECTS:
             for label, length in self._windows:
-                stats = view.stats(subject, length, viewpoint=split)
+                where = (viewpoint, subject, length)
+                fingerprint = view.fingerprint(subject, length, viewpoint=split)
+                if computed.get(where) == fingerprint:
+                    continue  # the same articles as when last computed: nothing changed to publish
+                computed[where] = fingerprint
+                if split is None:  # shared with the rules through the view's cache
+                    stats = view.stats(subject, length)
+                else:
+                    stats = window_stats(view.articles(subject, length, viewpoint=split), count_outlets=False)
                 for signal in signals:
                     value = stats.value(signal)
                     record: SignalRecord = (value, stats.volume, stats.stories)

@@ -128,8 +128,9 @@ class WindowStats:
         raise ValueError(f"unknown signal {signal!r}")
 
 
-def window_stats(articles: Sequence[Article]) -> WindowStats:
-    """The signals of ``articles`` (already filtered to one subject and window)."""
+def window_stats(articles: Sequence[Article], *, count_outlets: bool = True) -> WindowStats:
+    """The signals of ``articles`` (already filtered to one subject and window); ``count_outlets=False``
+    leaves :attr:`WindowStats.outlets` empty (only alert evidence reads it)."""
     reps = representatives(articles)
     if not reps:
         return WindowStats(len(articles), 0, None, None, None, ())
@@ -148,7 +149,7 @@ def window_stats(articles: Sequence[Article]) -> WindowStats:
         strained_share=round(strained / len(reps), 6),
         stance_std=round(math.sqrt(max(variance, 0.0)), 6),
         representatives=tuple(reps),
-        outlets=outlets(articles),
+        outlets=outlets(articles) if count_outlets else {},
     )
 
 
@@ -234,6 +235,19 @@ class TickView:
         if not items:
             return []
         return items[bisect.bisect_right(keys, end - length_us) : bisect.bisect_right(keys, end)]
+
+    def fingerprint(self, subject: str, length_us: int, *, viewpoint: str | None = None) -> tuple[int, str]:
+        """What tells the window ``(tick - length, tick]`` of ``subject`` from its content at another tick
+        of the same engine: its size and its oldest article.
+
+        Between two ticks a window only gains new arrivals (an article is visible from its arrival on, and
+        its event time is never later than that) and loses its oldest articles off the start edge; each
+        article id enters once. Losing any article changes the oldest one (the lost ones are the oldest,
+        and none comes back), and gaining without losing changes the size, so an equal fingerprint means
+        the same articles, hence the same signals.
+        """
+        items = self.articles(subject, length_us, viewpoint=viewpoint)
+        return len(items), items[0].article_id if items else ""
 
     def stats(
         self, subject: str, length_us: int, *, end_us: int | None = None, viewpoint: str | None = None

@@ -143,3 +143,40 @@ def test_the_alerter_state_keeps_the_viewpoint_and_upgrades_an_older_file(tmp_pa
     loaded = AlerterStore(path).load().signals.articles
     assert {a.viewpoint for a in loaded.values()} == {"india", "us"}  # the 1970 article left the windows
     assert loaded == engine.state.signals.articles
+
+
+def test_skipping_unchanged_windows_publishes_exactly_what_recomputing_every_window_does():
+    import random
+
+    rng = random.Random(7)
+    articles = []
+    for i in range(240):
+        spec = {
+            "id": f"a{i:03d}",
+            "t": f"{i * 12}m",
+            "fetched": f"{i * 12 + rng.randint(5, 300)}m",  # some late, out of event-time order
+            "story": f"s{i // 2}",
+            "stance": round(rng.uniform(-0.8, 0.8), 2),
+            "topics": rng.sample(["trade_tariffs", "defence", "technology"], rng.choice([1, 2])),
+            "viewpoint": rng.choice(["india", "us", "international"]),
+        }
+        articles.append(article(START, spec))
+    articles.sort(key=lambda a: a.scored_at)
+
+    def run(recompute: bool) -> list[tuple]:
+        engine = SignalEngine(params())
+        out = []
+        for i, a in enumerate(articles):
+            engine.ingest(a, partition="p0")
+            if i % 5 == 4:
+                for view in engine.ticks(engine.watermark(set()), active=lambda: True):
+                    if recompute:
+                        engine._computed.clear()
+                    out.extend(
+                        (u.at, u.key, u.value, u.articles, u.stories) for u in engine.signal_updates(view)
+                    )
+        return out
+
+    skipping, recomputing = run(False), run(True)
+    assert len({k for _, k, *_ in skipping if k.endswith(("/india", "/us"))}) > 20
+    assert skipping == recomputing
