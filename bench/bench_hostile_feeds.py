@@ -123,7 +123,7 @@ def child(case: str) -> None:
 
     sys.path.insert(0, ROOT)
     from monitor.errors import FetchError
-    from monitor.feeds.fetch import HttpxFetcher
+    from monitor.feeds.http import HttpxFetcher
     from monitor.feeds.parse import parse_feed
 
     trickle = case == "trickle"

@@ -1,38 +1,23 @@
-"""The ``monitor`` command line (DESIGN §5). Parses arguments, builds the settings once, dispatches.
+"""The ``monitor`` command line (DESIGN §5): its commands and options, and how it logs.
 
-Each subcommand's implementation lives in ``pipelines/`` (the wiring) and is imported only when used, so
-``monitor --help`` stays fast and the classifier's heavy imports load only for the commands that need them.
+:func:`build_parser` describes every command; each parsed command carries its ``action`` (``run``,
+``feeds check``...). The console script, :func:`pipelines.cli.main`, builds the settings once and runs the
+wiring of that action, importing it only then, so ``monitor --help`` stays fast and the classifier's heavy
+imports load only for the commands that need them.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
-import os
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from monitor import __version__
-from monitor.errors import ConfigError, MonitorError
-from monitor.settings import Settings, load_settings
+from monitor.settings import Settings
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[argparse.Namespace, Settings], int]
-
-
-def _handler(target: str) -> Callable[[argparse.Namespace, Settings], int]:
-    """A handler that imports ``module:function`` when called."""
-
-    def run(args: argparse.Namespace, settings: Settings) -> int:
-        module_name, func_name = target.split(":")
-        func: Handler = getattr(importlib.import_module(module_name), func_name)
-        return func(args, settings)
-
-    return run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,12 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     common_options(after, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def add(name: str, target: str, help: str) -> argparse.ArgumentParser:
+    def add(name: str, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help, parents=[after])
-        p.set_defaults(handler=_handler(target))
+        p.set_defaults(action=name)
         return p
 
-    run = add("run", "pipelines.run:main", "run the whole pipeline (poller, scorer, alerter) in one process")
+    run = add("run", "run the whole pipeline (poller, scorer, alerter) in one process")
     run.add_argument(
         "--once",
         action="store_true",
@@ -84,12 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--state-dir", type=Path, metavar="DIR", help="where SQLite state lives (default: state/)"
     )
 
-    add("poller", "pipelines.poller:main", "run the feed poller stage on Kafka")
-    add("scorer", "pipelines.scorer:main", "run the classifier stage on Kafka")
-    add("alerter", "pipelines.alerter:main", "run the signals and alerts stage on Kafka")
+    add("poller", "run the feed poller stage on Kafka")
+    add("scorer", "run the classifier stage on Kafka")
+    add("alerter", "run the signals and alerts stage on Kafka")
     status = add(
         "status",
-        "pipelines.status:main",
         "where things stand now: signals per topic and the alerts firing (local state, or Kafka)",
     )
     status.add_argument(
@@ -99,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=["text", "json"], default="text", help="a table (default) or one JSON object"
     )
 
-    score = add("score", "pipelines.offline:score", "score a JSON Lines file of articles offline")
+    score = add("score", "score a JSON Lines file of articles offline")
     score.add_argument(
         "--input",
         type=Path,
@@ -114,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop at the first bad line (exit 2) instead of skipping it (exit 1 at the end)",
     )
 
-    ev = add("eval", "pipelines.offline:evaluate", "evaluate the classifier on a labelled JSON Lines file")
+    ev = add("eval", "evaluate the classifier on a labelled JSON Lines file")
     ev.add_argument(
         "--input",
         type=Path,
@@ -135,13 +119,56 @@ def build_parser() -> argparse.ArgumentParser:
         help="only the items of this split (files with a split field)",
     )
 
-    train = add("train", "pipelines.offline:train", "train the classifier heads from the labelled data")
+    train = add("train", "train the classifier heads from the labelled data")
     train.add_argument("--data", type=Path, metavar="DIR", help="labelled data (default: the packaged data)")
     train.add_argument(
         "--output", type=Path, metavar="DIR", help="where to write the heads (default: packaged)"
     )
     train.add_argument(
         "--cache", type=Path, metavar="DIR", help="embedding cache (default: STATE_DIR/embedding-cache)"
+    )
+
+    rescore = add(
+        "rescore",
+        "replay stored articles through the current model into news.scored (or --output-topic) under its "
+        "version; reads from the beginning up to the end present at the start, commits nothing",
+    )
+    rescore.add_argument(
+        "--output-topic",
+        metavar="TOPIC",
+        help="where the re-scored records go (default: the scored topic, news.scored); e.g. "
+        "news.scored.v2 to judge a candidate model without touching the live stream",
+    )
+    rescore.add_argument(
+        "--since",
+        metavar="TIME",
+        help="only articles published at or after TIME: RFC 3339, a date, or a duration back from now (30d)",
+    )
+    rescore.add_argument(
+        "--classifier",
+        choices=["model", "rules"],
+        default="model",
+        help="the model of the scorer settings (default) or the keyword baselines",
+    )
+    rescore.add_argument(
+        "--state-dir", type=Path, metavar="DIR", help="without Kafka: the state folder of `monitor run`"
+    )
+    ev_alerts = add(
+        "eval-alerts",
+        "compare the alerts two scored histories give (e.g. two model versions over the same articles)",
+    )
+    for side in ("a", "b"):
+        ev_alerts.add_argument(
+            side,
+            metavar=side.upper(),
+            help="a scored topic (news.scored), TOPIC@VERSION for one model version's records, or a JSON "
+            "Lines file of ArticleScored records",
+        )
+    ev_alerts.add_argument(
+        "--format", choices=["text", "json"], default="text", help="a table (default) or one JSON object"
+    )
+    ev_alerts.add_argument(
+        "--state-dir", type=Path, metavar="DIR", help="without Kafka: the state folder of `monitor run`"
     )
 
     feeds = sub.add_parser("feeds", help="feed tools", description="feed tools")
@@ -153,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="fetch and parse feeds; print each entry as one ArticleFetched JSON object per line",
     )
     check.add_argument("sources", nargs="+", metavar="FILE_OR_URL")
-    check.set_defaults(handler=_handler("pipelines.feedtools:check"))
+    check.set_defaults(action="feeds check")
     imp = feeds_sub.add_parser(
         "import",
         parents=[after],
@@ -167,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="config file to add the feeds to (default: print YAML to stdout)",
     )
-    imp.set_defaults(handler=_handler("pipelines.feedtools:import_opml"))
+    imp.set_defaults(action="feeds import")
 
     alerts = sub.add_parser("alerts", help="alert tools", description="alert tools")
     alerts_sub = alerts.add_subparsers(dest="alerts_command", metavar="SUBCOMMAND", required=True)
@@ -204,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument(
         "--timeout", type=float, metavar="SECONDS", help="exit after this many seconds without a new alert"
     )
-    tail.set_defaults(handler=_handler("pipelines.alerttools:tail"))
+    tail.set_defaults(action="alerts tail")
 
     topics = sub.add_parser("topics", help="Kafka topic tools", description="Kafka topic tools")
     topics_sub = topics.add_subparsers(dest="topics_command", metavar="SUBCOMMAND", required=True)
@@ -217,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("--partitions", type=int, help="partitions per topic (default: settings)")
     create.add_argument("--replication-factor", type=int, help="replication factor (default: settings)")
-    create.set_defaults(handler=_handler("pipelines.topics:create"))
+    create.set_defaults(action="topics create")
     return parser
 
 
@@ -244,32 +271,3 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level)
     for noisy in ("kafka", "apscheduler", "httpx", "httpcore", "transformers"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    overrides: dict[str, object] = {}
-    if args.config is not None:
-        overrides["config"] = args.config
-    if args.log_level is not None:
-        overrides["log_level"] = args.log_level
-    if getattr(args, "state_dir", None) is not None:
-        overrides["state_dir"] = args.state_dir
-    try:
-        settings = load_settings(os.environ, **overrides)
-        configure_logging(settings)
-        code: int = args.handler(args, settings)
-        return code
-    except ConfigError as exc:
-        print(f"monitor: configuration error: {exc}", file=sys.stderr)
-        return 2
-    except MonitorError as exc:
-        print(f"monitor: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

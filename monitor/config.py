@@ -7,7 +7,6 @@ file, the key (``rules[2].window``) and what was expected. Without a path the pa
 
 from __future__ import annotations
 
-from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -16,40 +15,20 @@ import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
-    Field,
     ModelWrapValidatorHandler,
     ValidationError,
-    field_validator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from monitor.alerts.routes import RouteConfig
 from monitor.alerts.rules import RuleConfig
-from monitor.durations import Duration
 from monitor.errors import ConfigError, expectation, shown_input
 from monitor.feeds.model import FeedConfig
-from monitor.feeds.urls import redact_url
+from monitor.signals.config import SignalsConfig
+from monitor.urls import redact_url
 
 DEFAULT_CONFIG = "default.yaml"
-
-
-class SignalsConfig(BaseModel):
-    """Event-time windows of the signals and how late an article may arrive."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
-
-    windows: tuple[Duration, ...] = Field(
-        default=(timedelta(hours=6), timedelta(hours=24), timedelta(days=7))
-    )
-    allowed_lateness: Duration = Field(default=timedelta(hours=6), ge=timedelta(0), le=timedelta(days=30))
-
-    @field_validator("windows")
-    @classmethod
-    def _positive(cls, value: tuple[timedelta, ...]) -> tuple[timedelta, ...]:
-        if not value or any(w <= timedelta(0) for w in value):
-            raise ValueError("at least one positive window")
-        return value
 
 
 class MonitorConfig(BaseModel):

@@ -114,6 +114,18 @@ class BusError(MonitorError):
         super().__init__(message)
 
 
+class StoreError(MonitorError):
+    """Local state (a SQLite file) could not be read or written; what was being done is not stored."""
+
+
+class OpmlError(MonitorError):
+    """The file is not OPML that can be read."""
+
+
+class AlerterStateError(StoreError):
+    """The alerter's state file could not be read or written."""
+
+
 class FetchError(MonitorError):
     """A feed fetch failed; `outcome` is one of the named fetch outcomes."""
 

@@ -185,6 +185,9 @@ class ArticleScored(_ArticleFields):
     model: ModelInfo
     evidence: list[str]
     scored_at: UtcDatetime | None = None
+    rescored_at: UtcDatetime | None = None
+    """Set by ``monitor rescore``: when this judgement was made. ``scored_at`` then stays the time the
+    article first reached the scored topic, the arrival time a replaying alerter counts it at."""
 
     @field_validator("topics")
     @classmethod

@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from monitor import __version__
-from monitor.feeds.fetch import OUTCOMES
+from monitor.outcomes import OUTCOMES
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from pydantic_settings import (
 
 from monitor.durations import Duration
 from monitor.errors import ConfigError, expectation, shown_input
-from monitor.feeds.urls import is_http_url
+from monitor.urls import is_http_url
 
 ENV_PREFIX = "MONITOR_"
 ENV_NESTED_DELIMITER = "__"
@@ -353,7 +353,10 @@ class AlerterSettings(_Section):
     the input is quiet and fully read, move the alerter's clock with the wall clock (alerts fire and
     resolve without new articles; off for strict replays); ``topic_threshold``: topic probability at which
     an article counts for a topic; ``min_relevance``: relevance below which it counts for nothing;
-    ``evidence_articles``: stories quoted per alert; ``webhook_*``: optional JSON POST of every alert event;
+    ``evidence_articles``: stories quoted per alert; ``batch_size`` / ``max_wait``: a micro-batch of the
+    scored topic holds at most this many records and waits at most this long after its first (what a
+    ``burst`` alert waits, at most, beyond the scorer's own batch); ``webhook_*``: optional JSON POST of
+    every alert event;
     ``group_id``: the consumer group on the scored topic (another one replays it next to the live alerter);
     ``future_tolerance``: how far a record's ``fetched_at`` may lie after the broker received it (clock
     skew between hosts) before the record is dead-lettered; the arrival clock never passes the receipt time;
@@ -388,6 +391,7 @@ class AlerterSettings(_Section):
     min_relevance: float = Field(default=0.5, ge=0.0, le=1.0)
     evidence_articles: int = Field(default=3, ge=0, le=20)
     batch_size: int = Field(default=500, ge=1)
+    max_wait: Duration = Field(default=timedelta(milliseconds=500), ge=timedelta(0), le=timedelta(minutes=10))
     group_id: str = "monitor-alerter"
     future_tolerance: Duration = Field(default=timedelta(minutes=10), ge=timedelta(0), le=timedelta(days=1))
     lease_timeout: Duration = Field(

@@ -69,7 +69,7 @@ from monitor.events import (
 )
 from monitor.metrics import AlerterMetrics, StageMetrics, build_info
 from monitor.settings import Settings
-from monitor.signals.engine import Ingested, parse_signal_key
+from monitor.signals.engine import Ingested, SignalParams, parse_signal_key
 from monitor.signals.windows import duration_us, from_us, to_us, window_label
 from monitor.store.alerts import AlerterStore
 from pipelines.process import claim_metrics_port, require_kafka, serving_metrics, stop_on_signals
@@ -134,6 +134,20 @@ def read_ledger(
                     f"could not read the alert topic {topic} to its end in {timeout:.0f}s", retriable=True
                 )
     return keys
+
+
+def engine_params(settings: Settings, config: MonitorConfig) -> SignalParams:
+    """The signal parameters an alerter with ``settings`` uses for ``config``'s windows and rules."""
+    a = settings.alerter
+    return signal_params(
+        config.signals,
+        config.rules,
+        step=a.evaluation_step,
+        grace=a.arrival_grace,
+        topic_threshold=a.topic_threshold,
+        min_relevance=a.min_relevance,
+        future_tolerance=a.future_tolerance,
+    )
 
 
 def check_routes(bus: Bus, settings: Settings, config: MonitorConfig) -> None:
@@ -272,14 +286,7 @@ class AlerterStage:
         self._routes = config.routes
         self.metrics = AlerterMetrics(registry)
         self.store = AlerterStore(a.state_path or settings.state_path(STATE_FILE))
-        params = signal_params(
-            config,
-            step=a.evaluation_step,
-            grace=a.arrival_grace,
-            topic_threshold=a.topic_threshold,
-            min_relevance=a.min_relevance,
-            future_tolerance=a.future_tolerance,
-        )
+        params = engine_params(settings, config)
         self._sink: WebhookSink | None = None
         self._alertmanager: AlertmanagerSink | None = None
         latest: dict[str, AlertEvent] = {}
@@ -289,6 +296,7 @@ class AlerterStage:
                 rules=config.rules, params=params, state=self.store.load(), evidence_count=a.evidence_articles
             )
             self._ledger = read_ledger(bus, self._topics.alerts, latest=latest)
+            self._copied = self._read_copies(bus)
             self._producer = bus.producer()
             self._follower: Follower | None = None
             if lease is None:
@@ -370,6 +378,7 @@ class AlerterStage:
         checkpoint = self.engine.checkpoint()
         marks = (len(self._effects.alerts), len(self._effects.signals), self._effects.dropped)
         failures: list[Failure] = []
+        accepted: list[str] = []
         now_us = to_us(self._clock())
         try:
             for item in items:
@@ -386,7 +395,11 @@ class AlerterStage:
                     failures.append(Failure(record, self._future_reason(item.event, received)))
                     continue
                 self._ingested(result, item)
+                if result.outcome == "accepted":
+                    accepted.append(result.article_id)
             outputs = self._advance()
+            if self._backfill_until is None:  # the fast path (burst rules); live alerting only
+                outputs.extend(self.engine.on_arrival(accepted))
         except Exception:
             self.engine.restore(checkpoint)
             self._backfill_ending = False
@@ -479,6 +492,11 @@ class AlerterStage:
                     self._effects.copies[id(message)] = copies
         return messages
 
+    def _read_copies(self, bus: Bus) -> set[tuple[str, str]]:
+        """(topic, :func:`ledger_key`) of every alert event already on a routed alert topic."""
+        topics = sorted({r.topic for r in self._routes} - {self._topics.alerts})
+        return {(topic, key) for topic in topics for key in read_ledger(bus, topic)}
+
     def _routed(self, event: AlertEvent, message: Message) -> list[Message]:
         """Copies of an alert event's message for the alert topics its routes name."""
         return [
@@ -509,12 +527,17 @@ class AlerterStage:
             return
         if self._ledger_stale:
             self._ledger = read_ledger(self._bus, self._topics.alerts)
+            self._copied = self._read_copies(self._bus)
             self._ledger_stale = False
         duplicates = set()
         for m, event in self._effects.alerts:
-            if ledger_key(event) in self._ledger:
+            key = ledger_key(event)
+            if key in self._ledger:
                 duplicates.add(id(m))
-                duplicates.update(id(c) for c in self._effects.copies.get(id(m), ()))
+            # Each copy against its own topic: a crash between the two acknowledgements left only one.
+            duplicates.update(
+                id(c) for c in self._effects.copies.get(id(m), ()) if (c.topic, key) in self._copied
+            )
         if duplicates:
             log.info(
                 "%d alert events are already on %s (published before a restart); not again",
@@ -569,7 +592,9 @@ class AlerterStage:
         for _message, update in effects.signals:
             self._set_signal(update.signal, update.topic, update.window, update.viewpoint, update.value)
         for message, event in effects.alerts:
-            self._ledger.add(ledger_key(event))
+            key = ledger_key(event)
+            self._ledger.add(key)
+            self._copied.update((c.topic, key) for c in effects.copies.get(id(message), ()))
             if id(message) not in duplicates and not event.backfill:
                 self._notify(event)
         effects.clear()
@@ -705,14 +730,17 @@ class AlerterStage:
         assert self._follower is not None
         latest: dict[str, AlertEvent] = {}
         self._ledger = read_ledger(self._bus, self._topics.alerts, latest=latest)
-        missing = [(m, e) for key, (m, e) in sorted(self._held_back.items()) if key not in self._ledger]
+        self._copied = self._read_copies(self._bus)
+        held = sorted(self._held_back.items())
+        missing = [(m, e) for key, (m, e) in held if key not in self._ledger]
         signals = list(self._held_back_signals.values())
-        copies = [c for m, e in missing for c in self._routed(e, m)]
+        copies = [c for key, (m, e) in held for c in self._routed(e, m) if (c.topic, key) not in self._copied]
         self._producer.publish_all(
             [m for m, _ in missing] + copies + signals
         )  # a BusError: retried next step
         if self._alertmanager is not None:
             self._alertmanager.resume(self._still_firing(latest))
+        self._copied.update((c.topic, key) for key, (m, e) in held for c in self._routed(e, m))
         for _message, event in missing:
             self._ledger.add(ledger_key(event))
             self._notify(event)
@@ -782,7 +810,7 @@ def build_alerter(
     *,
     stage_metrics: StageMetrics | None = None,
     on_alert: Callable[[AlertEvent], None] | None = None,
-    max_wait: float = 0.5,
+    max_wait: float | None = None,
     poll_timeout: float = 1.0,
     clock: Callable[[], datetime] = _utc_now,
     lease: Lease | None = None,
@@ -794,10 +822,10 @@ def build_alerter(
     ends the input (``--once``), ``.close()`` releases everything. Pass ``stage_metrics`` when several
     stages share ``registry`` (one :class:`StageMetrics` per registry); ``on_alert`` is called with each
     alert event once it is acknowledged on the bus. ``max_wait`` / ``poll_timeout``: how long a step
-    waits to fill a batch / for a first record (seconds); ``clock``: the wall clock (bounds record
-    times, drives the idle clock); ``lease``: compete with other alerters for being the active one (the
-    others stand by, following the group's commits, publishing nothing); without one, this alerter is
-    active and consumes as a member of its group.
+    waits to fill a batch (default: ``settings.alerter.max_wait``) / for a first record (seconds);
+    ``clock``: the wall clock (bounds record times, drives the idle clock); ``lease``: compete with other
+    alerters for being the active one (the others stand by, following the group's commits, publishing
+    nothing); without one, this alerter is active and consumes as a member of its group.
     """
     return AlerterStage(
         settings,
@@ -806,7 +834,7 @@ def build_alerter(
         registry,
         stage_metrics=stage_metrics,
         on_alert=on_alert,
-        max_wait=max_wait,
+        max_wait=settings.alerter.max_wait.total_seconds() if max_wait is None else max_wait,
         poll_timeout=poll_timeout,
         clock=clock,
         lease=lease,

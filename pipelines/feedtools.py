@@ -24,14 +24,14 @@ from urllib.parse import urlsplit
 import yaml
 
 from monitor.config import parse_config
-from monitor.errors import ConfigError, FetchError
-from monitor.events import ArticleFetched, Source
+from monitor.errors import ConfigError, FetchError, OpmlError
+from monitor.events import Source
 from monitor.feeds.cluster import StoryIndex
-from monitor.feeds.opml import OpmlError, read_opml, slugify
-from monitor.feeds.parse import ParsedFeed, parse_feed
+from monitor.feeds.opml import read_opml, slugify
+from monitor.feeds.parse import ParsedFeed, parse_feed, to_article
 from monitor.feeds.relevance import gate
-from monitor.feeds.urls import is_http_url, redact_text, redact_url, split_credentials
 from monitor.settings import Settings
+from monitor.urls import is_http_url, redact_text, redact_url, split_credentials
 from pipelines.poller import build_fetcher
 
 log = logging.getLogger(__name__)
@@ -129,16 +129,11 @@ def _print_entries(
     out = sys.stdout
     for entry in parsed.entries:
         member = stories.assign(entry.article_id, entry.title, entry.summary, now)
-        article = ArticleFetched(
-            article_id=entry.article_id,
+        article = to_article(
+            entry,
             story_id=member.story_id,
-            url=entry.url,
-            title=entry.title,
-            summary=entry.summary,
-            published_at=entry.published_at or now,
-            fetched_at=now,
-            language=entry.language,
             source=origin,
+            fetched_at=now,
             relevance_hint=gate(entry.title, entry.summary).hint,
         )
         out.write(article.model_dump_json() + "\n")

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from monitor.bus import Producer, make_bus, topic_specs
 from monitor.config import load_config
 from monitor.errors import ConfigError
-from monitor.feeds.fetch import HttpxFetcher
+from monitor.feeds.http import HttpxFetcher
 from monitor.feeds.model import FeedConfig
 from monitor.feeds.poller import AfterPublish, Clock, Poller
 from monitor.metrics import PollerMetrics, StageMetrics, build_info

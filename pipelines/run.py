@@ -25,9 +25,9 @@ from monitor.config import load_config
 from monitor.errors import ConfigError
 from monitor.events import AlertFiring, AlertResolved
 from monitor.feeds.model import FeedConfig
-from monitor.feeds.urls import is_http_url, redact_url
 from monitor.metrics import StageMetrics, build_info
 from monitor.settings import Settings
+from monitor.urls import is_http_url, redact_url
 from pipelines.process import claim_metrics_port, serving_metrics, stop_on_signals
 
 log = logging.getLogger(__name__)

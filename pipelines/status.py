@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from monitor.bus import BUS_LOG_FILE, Record, make_bus
+from monitor.bus.buslog import read_topic
 from monitor.config import load_config
 from monitor.errors import ConfigError, DecodeError
 from monitor.events import AlertFiring, AlertResolved, SignalUpdated, decode, decode_alert
@@ -25,7 +26,6 @@ from monitor.settings import Settings
 from monitor.signals.windows import from_us
 from monitor.status import Status, build_status, format_text, to_json
 from monitor.store.alerts import AlerterStore
-from monitor.store.buslog import read_topic
 
 log = logging.getLogger(__name__)
 

@@ -172,3 +172,26 @@ class BusContract:
         assert "schema_version 99" in letters[1].reason
         with bus.consumer([source], group_id=group) as again:  # offsets were committed
             assert_quiet(again, seconds=2.0)
+
+    def test_end_offsets_and_a_bounded_read_stop_at_the_start(
+        self, bus: Bus, unique_name: Callable[[str], str]
+    ) -> None:
+        from monitor.bus.bounded import Bounded
+
+        topic = self.topic(bus, unique_name, partitions=2)
+        with bus.producer() as producer:
+            producer.publish_all([Message(topic, f"k{i}", b"before") for i in range(6)])
+            with bus.consumer([topic], group_id=None) as plain:
+                ends = plain.end_offsets()
+                assert set(ends) == {(topic, 0), (topic, 1)} and sum(ends.values()) == 6
+            bounded = Bounded(bus.consumer([topic], group_id=None))
+            try:
+                producer.publish_all([Message(topic, f"k{i}", b"after") for i in range(6)])
+                got: list[Record] = []
+                deadline = time.monotonic() + DEADLINE
+                while not bounded.done:
+                    assert time.monotonic() < deadline, f"bounded read not done after {len(got)} records"
+                    got.extend(bounded.poll(max_records=4, timeout=0.5))
+            finally:
+                bounded.close()
+        assert sorted(r.value for r in got) == [b"before"] * 6

@@ -28,7 +28,7 @@ function ``Request -> Response`` for anything else. Unknown paths get 404.
 :func:`rss_feed` and :func:`atom_feed` build small feed documents from a list of item dicts.
 
 Route changes take effect for the next request (e.g. new entries between two polls: call ``add`` again).
-``peak_concurrency`` is the most requests that were in progress at once. The server listens on
+``peak_concurrency`` is the most requests that were waiting for their answer at once. The server listens on
 ``host`` (default 127.0.0.1); ``FeedServer(host="0.0.0.0")`` with ``url(path, host="127.0.0.2")`` gives
 feeds on different "hosts" of the loopback network. Threads are daemons; ``stop()`` interrupts delays.
 """
@@ -247,17 +247,24 @@ class FeedServer:
             self._requests.append(request)
             self._active += 1
             self.peak_concurrency = max(self.peak_concurrency, self._active)
+        answering = False
         try:
             handler = self._next_handler(path)
             response = handler(request) if handler else Response(b"not found\n", 404, "text/plain")
             if response.delay and self._stopping.wait(response.delay):
                 return
+            # No longer waiting for its answer: counted out before the client can see the answer (and
+            # send its next request), so the count never depends on thread timing.
+            with self._lock:
+                self._active -= 1
+                answering = True
             self._write(http, request, response, head=head)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout test): nothing to answer
         finally:
-            with self._lock:
-                self._active -= 1
+            if not answering:
+                with self._lock:
+                    self._active -= 1
 
     def _write(
         self, http: BaseHTTPRequestHandler, request: Request, response: Response, *, head: bool

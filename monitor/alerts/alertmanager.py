@@ -32,8 +32,8 @@ import httpx
 
 from monitor.alerts.delivery import STOP, QueuedPoster
 from monitor.events import AlertFiring, AlertResolved, format_time
-from monitor.feeds.urls import redact_url
 from monitor.metrics import AlerterMetrics
+from monitor.urls import redact_url
 
 log = logging.getLogger(__name__)
 

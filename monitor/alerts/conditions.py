@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from monitor.alerts.rules import RuleConfig
-from monitor.signals.windows import TickView, WindowStats, duration_us
+from monitor.signals.windows import TickView, WindowStats, duration_us, window_stats
 
 MIN_STANCE_STD = 0.1
 """Floor of the stance spread used by z-score rules (stance in [-1, 1])."""
@@ -39,7 +39,10 @@ class Observation:
     hold: bool
     direction: Side
     stats: WindowStats
-    """The statistics of the rule's own subject and window (stories, evidence)."""
+    """The statistics of the rule's own subject and window (stories, evidence); for a burst rule, of the
+    articles past its stance level."""
+    outlets: int | None = None
+    """Burst rules: the distinct outlets among those articles."""
     sides: tuple[WindowStats, WindowStats] | None = None
     """For a divergence rule: the statistics over each viewpoint's outlets (in ``between`` order)."""
 
@@ -64,6 +67,8 @@ def observe(
         return _change(rule, view, stats, enough, episode)
     if rule.divergence is not None:
         return _divergence(rule, view, stats, episode)
+    if rule.burst is not None:
+        return _burst(rule, view, enough)
     return _anomaly(rule, view, stats, enough, coverage_start_us)
 
 
@@ -113,6 +118,18 @@ def _change(
     return Observation(short_value, _r(threshold), long_value, fire, hold, side, stats)
 
 
+def _burst(rule: RuleConfig, view: TickView, enough: bool) -> Observation:
+    """Distinct stories past the stance level in the window, and the outlets that carried them."""
+    c = rule.burst
+    assert c is not None
+    articles = view.articles(rule.subject, duration_us(rule.window))
+    stats = window_stats([a for a in articles if c.qualifies(a.stance)])
+    outlets = len({a.source for a in articles if c.qualifies(a.stance)})
+    fire = enough and stats.stories >= c.stories and outlets >= c.outlets
+    hold = stats.stories >= c.clear_level
+    return Observation(float(stats.stories), float(c.stories), None, fire, hold, c.direction, stats, outlets)
+
+
 def usable_buckets(rule: RuleConfig, tick_us: int, coverage_start_us: int | None) -> int:
     """How many of an anomaly rule's baseline windows lie after the start of the monitor's data."""
     if rule.anomaly is None or coverage_start_us is None:
@@ -153,11 +170,11 @@ def _divergence(rule: RuleConfig, view: TickView, stats: WindowStats, episode: S
     sides = (first, second)
     mine, theirs = first.value(rule.signal), second.value(rule.signal)
     if mine is None or theirs is None:
-        return Observation(mine, None, theirs, False, False, episode or "up", stats, sides)
+        return Observation(mine, None, theirs, False, False, episode or "up", stats, sides=sides)
     gap = mine - theirs
     side: Side = episode or ("up" if gap >= 0 else "down")
     sign = 1.0 if side == "up" else -1.0
     enough = first.stories >= rule.min_stories and second.stories >= rule.min_stories
     fire = abs(gap) >= c.delta and enough
     hold = sign * gap >= c.clear_level
-    return Observation(mine, _r(theirs + sign * c.delta), theirs, fire, hold, side, stats, sides)
+    return Observation(mine, _r(theirs + sign * c.delta), theirs, fire, hold, side, stats, sides=sides)

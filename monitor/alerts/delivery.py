@@ -18,7 +18,7 @@ from datetime import timedelta
 import httpx
 
 from monitor import __version__
-from monitor.feeds.urls import protect_logger, redact_text
+from monitor.urls import protect_logger, redact_text
 
 log = logging.getLogger(__name__)
 

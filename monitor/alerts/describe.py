@@ -40,7 +40,10 @@ def evidence(rule: RuleConfig, obs: Observation, *, count: int) -> list[AlertEvi
     if rule.divergence is not None:
         return divergence_evidence(rule, obs)
     reps = list(obs.stats.representatives)
-    if rule.signal in ("stance_index", "strained_share"):
+    if rule.burst is not None:  # the most telling stories of the burst first
+        sign = 1.0 if obs.direction == "down" else -1.0
+        reps.sort(key=lambda a: (sign * a.stance, -a.relevance, -a.event_us, a.article_id))
+    elif rule.signal in ("stance_index", "strained_share"):
         # Falling stance or rising strained share: the most strained stories first; else the most cooperative.
         strained_first = (rule.signal == "stance_index") == (obs.direction == "down")
         sign = 1.0 if strained_first else -1.0
@@ -125,6 +128,21 @@ def firing_summary(rule: RuleConfig, obs: Observation, items: list[AlertEvidence
             f"{subject}: the {window} {signal} {still}{moved} to {value} against {base} over "
             f"{window_label(rule.change.baseline)} (alert level {threshold})"
         )
+    elif rule.burst is not None:
+        b = rule.burst
+        if b.stance_below is not None:
+            level = f"below {b.stance_below:+.2f}"
+        else:
+            level = f"above {b.stance_above:+.2f}"
+        count = int(obs.value or 0)
+        outlets = obs.outlets or 0
+        head = (
+            f"{subject}: {count} {'story' if count == 1 else 'stories'} from {outlets} "
+            f"{'outlet' if outlets == 1 else 'outlets'} in {window} with stance {level} (alert level "
+            f"{b.stories} stories from {b.outlets} outlets)"
+        )
+        items_text = f", led by \u201c{items[0].title}\u201d" if items else ""
+        return f"{head}{items_text}."
     else:
         assert rule.anomaly is not None
         mean = "?" if obs.baseline is None else f"{obs.baseline:.1f}"

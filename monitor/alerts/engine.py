@@ -15,12 +15,12 @@ from datetime import timedelta
 
 from monitor.alerts.conditions import Observation, observe, usable_buckets
 from monitor.alerts.describe import evidence, firing_summary, resolved_summary
-from monitor.alerts.lifecycle import INACTIVE, RuleState, step
+from monitor.alerts.lifecycle import INACTIVE, RuleState, Transition, step
 from monitor.alerts.rules import RuleConfig
-from monitor.config import MonitorConfig
 from monitor.events import AlertFiring, AlertResolved, ArticleScored, SignalUpdated
+from monitor.signals.config import SignalsConfig
 from monitor.signals.engine import Ingested, SignalEngine, SignalParams, SignalState
-from monitor.signals.windows import TickView, from_us, window_label
+from monitor.signals.windows import Article, TickView, duration_us, from_us, window_label
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,8 @@ class EngineState:
 
 
 def signal_params(
-    config: MonitorConfig,
+    signals: SignalsConfig,
+    rules: Sequence[RuleConfig],
     *,
     step: timedelta = timedelta(minutes=5),
     grace: timedelta = timedelta(minutes=3),
@@ -49,10 +50,10 @@ def signal_params(
     min_relevance: float = 0.5,
     future_tolerance: timedelta = timedelta(minutes=10),
 ) -> SignalParams:
-    """Signal parameters for ``config``: its windows and lateness, a span covering every rule."""
-    spans = [*config.signals.windows, *(rule.span for rule in config.rules)]
+    """Signal parameters for ``signals`` (windows and lateness) with a span covering every rule."""
+    spans = [*signals.windows, *(rule.span for rule in rules)]
     edges: set[timedelta] = set()
-    for rule in config.rules:
+    for rule in rules:
         edges.add(rule.window)
         if rule.change is not None:
             edges.add(rule.change.baseline)
@@ -60,8 +61,8 @@ def signal_params(
             buckets = int(rule.anomaly.baseline / rule.window)
             edges.update(rule.window * i for i in range(1, buckets + 2))
     return SignalParams(
-        windows=tuple(config.signals.windows),
-        allowed_lateness=config.signals.allowed_lateness,
+        windows=tuple(signals.windows),
+        allowed_lateness=signals.allowed_lateness,
         span=max(spans),
         step=step,
         grace=grace,
@@ -157,6 +158,61 @@ class AlertEngine:
         self._observed = {}
         return out
 
+    def on_arrival(self, article_ids: Collection[str]) -> list[Output]:
+        """The fast path: evaluate the ``burst`` rules as soon as these (just ingested) articles arrive.
+
+        A burst is evaluated for the tick that will first count the articles (the next multiple of the
+        step), with the articles that have arrived so far. The evaluation at that tick, when its time
+        comes, sees these and any that arrive before it: a burst that holds now holds then (more
+        articles never mean fewer stories), so the alert fired here is the one the tick, or a replay,
+        would fire, with the same ``alert_id``. The tick is still to come: the event is stamped at the
+        arrival of the article that completed the burst (read from the records, so a redelivery after a
+        crash gives the same event).
+        """
+        bursts = [r for r in self.rules if r.burst is not None]
+        if not bursts:
+            return []
+        st = self._state.signals
+        last = st.last_tick
+        ticks = sorted(
+            {
+                self.signals.ceil_tick(article.arrival_us)
+                for article in (st.articles.get(i) for i in article_ids)
+                if article is not None
+            }
+        )
+        out: list[Output] = []
+        for tick in ticks:
+            if last is not None and tick <= last:
+                continue  # already evaluated by the regular path
+            waiting = [r for r in bursts if self.rule_state(r.name).status == "inactive"]
+            if not waiting:
+                break
+            visible = [a for a in st.articles.values() if a.arrival_us <= tick]
+            view = TickView(tick, visible)
+            for rule in waiting:
+                obs = observe(rule, view, coverage_start_us=self.signals.coverage_start_us)
+                after, transition = step(rule, INACTIVE, tick, obs)
+                if transition is None:
+                    continue
+                self._state.rules[rule.name] = after
+                at_us = self._completed_at(rule, view, visible)
+                out.append(self._event(rule, after, transition, obs, tick_us=tick, at_us=at_us, ahead=False))
+        return out
+
+    def _completed_at(self, rule: RuleConfig, view: TickView, visible: list[Article]) -> int:
+        """The arrival time of the article that completed the burst seen in ``view``."""
+        assert rule.burst is not None
+        counted = view.articles(rule.subject, duration_us(rule.window))
+        arrivals = sorted({a.arrival_us for a in counted if rule.burst.qualifies(a.stance)})
+        tick = view.tick_us
+        coverage = self.signals.coverage_start_us
+        for arrival in arrivals:
+            view = TickView(tick, [a for a in visible if a.arrival_us <= arrival])
+            if observe(rule, view, coverage_start_us=coverage).fire:
+                return arrival
+        return tick
+
     # -- evaluation ----------------------------------------------------------------------------------
     def _evaluate(self, view: TickView, *, present_us: int | None = None) -> list[Output]:
         """Step every rule at ``view``'s tick. A tick after ``present_us`` has not happened (see
@@ -167,6 +223,8 @@ class AlertEngine:
         rules = self._state.rules
         for rule in self.rules:
             before = rules.get(rule.name, INACTIVE)
+            if rule.burst is not None and before.since_us is not None and before.since_us > view.tick_us:
+                continue  # fired on arrival for a later tick (see on_arrival)
             episode = before.direction if before.status == "firing" else None
             key = (episode, coverage, usable_buckets(rule, view.tick_us, coverage))
             cached = self._observed.get(rule.name)
@@ -183,39 +241,56 @@ class AlertEngine:
             if transition is None:
                 continue
             state = after if transition != "resolve" else before
-            assert state.alert_id is not None and state.since_us is not None
             at_us = view.tick_us if present_us is None else min(view.tick_us, present_us)
-            started_us = min(state.since_us, at_us)
-            common = {
-                "alert_id": state.alert_id,
-                "rule": rule.name,
-                "severity": rule.severity,
-                "subject": rule.subject,
-                "signal": rule.signal,
-                "value": obs.value,
-                "threshold": obs.threshold,
-                "baseline": obs.baseline,
-                "window": window_label(rule.window),
-                "started_at": from_us(started_us),
-                "at": from_us(at_us),
-                "end_of_input": ahead,
-            }
-            items = evidence(rule, obs, count=self.evidence_count)
-            event: AlertEvent
-            if transition == "resolve":
-                event = AlertResolved(
-                    **common, evidence=items, summary=resolved_summary(rule, obs, started_us=started_us)
-                )
-            else:
-                event = AlertFiring(**common, evidence=items, summary=firing_summary(rule, obs, items))
-            log.info(
-                "alert %s rule=%s subject=%s alert_id=%s value=%s at=%s",
-                _PAST[transition],
-                rule.name,
-                rule.subject,
-                state.alert_id,
-                obs.value,
-                from_us(at_us),
+            out.append(
+                self._event(rule, state, transition, obs, tick_us=view.tick_us, at_us=at_us, ahead=ahead)
             )
-            out.append(event)
         return out
+
+    def _event(
+        self,
+        rule: RuleConfig,
+        state: RuleState,
+        transition: Transition,
+        obs: Observation,
+        *,
+        tick_us: int,
+        at_us: int,
+        ahead: bool,
+    ) -> AlertEvent:
+        """The alert event of ``transition`` (``state``: the episode's), published at ``at_us``."""
+        assert state.alert_id is not None and state.since_us is not None
+        started_us = min(state.since_us, at_us)
+        common = {
+            "alert_id": state.alert_id,
+            "rule": rule.name,
+            "severity": rule.severity,
+            "subject": rule.subject,
+            "signal": rule.signal,
+            "value": obs.value,
+            "threshold": obs.threshold,
+            "baseline": obs.baseline,
+            "window": window_label(rule.window),
+            "started_at": from_us(started_us),
+            "at": from_us(at_us),
+            "end_of_input": ahead,
+        }
+        items = evidence(rule, obs, count=self.evidence_count)
+        event: AlertEvent
+        if transition == "resolve":
+            event = AlertResolved(
+                **common, evidence=items, summary=resolved_summary(rule, obs, started_us=started_us)
+            )
+        else:
+            event = AlertFiring(**common, evidence=items, summary=firing_summary(rule, obs, items))
+        log.info(
+            "alert %s rule=%s subject=%s alert_id=%s value=%s at=%s tick=%s",
+            _PAST[transition],
+            rule.name,
+            rule.subject,
+            state.alert_id,
+            obs.value,
+            from_us(at_us),
+            from_us(tick_us),
+        )
+        return event

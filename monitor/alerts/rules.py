@@ -18,6 +18,20 @@ subject (a topic label or ``overall``) over one event-time window, and has exact
     over the window (stance index or strained share, each over that viewpoint's outlets only) differ by at
     least ``delta``, either way; clear only when the gap narrows below ``clear_delta`` (default: ``delta``).
     ``min_stories`` applies to each side.
+``burst``
+    Breaking news confirmed by several sources: at least ``stories`` distinct stories from at least
+    ``outlets`` outlets, each with stance below ``stance_below`` (or above ``stance_above``), within the
+    window (``signal: stories``). Evaluated when the articles arrive, not only at the next evaluation step,
+    and fires at once (``for`` must be 0); it clears when fewer than ``clear_stories`` (default:
+    ``stories``) such stories are left in the window. Example::
+
+        - name: tariff_shock
+          severity: critical
+          subject: trade_tariffs
+          signal: stories
+          window: 1h
+          burst: {stories: 3, outlets: 2, stance_below: -0.4}
+          keep_firing_for: 1h
 
 Common options: ``min_stories`` (distinct stories the window must hold before the rule may fire),
 ``for`` (how long the condition must hold before the alert fires; until then it is pending),
@@ -65,6 +79,7 @@ __all__ = [
     "SIGNALS",
     "SUBJECTS",
     "AnomalyCondition",
+    "BurstCondition",
     "ChangeCondition",
     "DivergenceCondition",
     "RuleConfig",
@@ -219,6 +234,39 @@ class DivergenceCondition(_Strict):
         return self.delta if self.clear_delta is None else self.clear_delta
 
 
+class BurstCondition(_Strict):
+    """At least ``stories`` distinct stories from ``outlets`` outlets past a stance level, in the window."""
+
+    stories: int = Field(default=3, ge=1)
+    outlets: int = Field(default=2, ge=1)
+    stance_below: float | None = Field(default=None, ge=-1.0, le=1.0)
+    stance_above: float | None = Field(default=None, ge=-1.0, le=1.0)
+    clear_stories: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_level(self) -> Self:
+        if (self.stance_below is None) == (self.stance_above is None):
+            raise ValueError("exactly one of 'stance_below' (strain) or 'stance_above' (cooperation)")
+        if self.clear_stories is not None and self.clear_stories > self.stories:
+            raise ValueError(f"clear_stories {self.clear_stories} must not exceed stories {self.stories}")
+        return self
+
+    @property
+    def direction(self) -> Literal["up", "down"]:
+        return "down" if self.stance_below is not None else "up"
+
+    def qualifies(self, stance: float) -> bool:
+        """Whether an article with this stance counts towards the burst."""
+        if self.stance_below is not None:
+            return stance < self.stance_below
+        assert self.stance_above is not None
+        return stance > self.stance_above
+
+    @property
+    def clear_level(self) -> int:
+        return self.stories if self.clear_stories is None else self.clear_stories
+
+
 class RuleConfig(_Strict):
     """One alert rule (see the module docstring for the YAML form)."""
 
@@ -234,6 +282,7 @@ class RuleConfig(_Strict):
     change: ChangeCondition | None = None
     anomaly: AnomalyCondition | None = None
     divergence: DivergenceCondition | None = None
+    burst: BurstCondition | None = None
     min_stories: int = Field(default=1, ge=0)
     for_: Duration = Field(default=timedelta(0), alias="for")
     keep_firing_for: Duration = Field(default=timedelta(0))
@@ -343,6 +392,14 @@ class RuleConfig(_Strict):
                 raise ValueError(f"delta {value.delta} is larger than the whole range of {signal}")
         return value
 
+    @field_validator("burst")
+    @classmethod
+    def _burst_fits(cls, value: BurstCondition | None, info: ValidationInfo) -> BurstCondition | None:
+        signal = info.data.get("signal")
+        if value is not None and signal is not None and signal != "stories":
+            raise ValueError(f"a burst rule counts distinct stories: use 'signal: stories', not {signal}")
+        return value
+
     @field_validator("for_", "keep_firing_for")
     @classmethod
     def _not_negative(cls, value: timedelta) -> timedelta:
@@ -359,21 +416,32 @@ class RuleConfig(_Strict):
 
     @model_validator(mode="after")
     def _one_condition(self) -> Self:
-        given = [k for k in ("threshold", "change", "anomaly", "divergence") if getattr(self, k) is not None]
+        given = [
+            k
+            for k in ("threshold", "change", "anomaly", "burst", "divergence")
+            if getattr(self, k) is not None
+        ]
         if len(given) != 1:
             raise ValueError(
-                f"rule '{self.name}': exactly one condition: 'threshold', 'change', 'anomaly' or 'divergence'"
-                + (f" (got {', '.join(given)})" if given else "")
+                f"rule '{self.name}': exactly one condition: 'threshold', 'change', 'anomaly', 'burst' or "
+                "'divergence'" + (f" (got {', '.join(given)})" if given else "")
+            )
+        if self.burst is not None and self.for_ > timedelta(0):
+            raise ValueError(
+                f"rule '{self.name}': a burst rule fires as its articles arrive: 'for' must be 0, not "
+                f"{format_duration(self.for_)} (use 'keep_firing_for' against flapping)"
             )
         return self
 
     @property
-    def kind(self) -> Literal["threshold", "change", "anomaly", "divergence"]:
+    def kind(self) -> Literal["threshold", "change", "anomaly", "burst", "divergence"]:
         if self.threshold is not None:
             return "threshold"
         if self.divergence is not None:
             return "divergence"
-        return "change" if self.change is not None else "anomaly"
+        if self.change is not None:
+            return "change"
+        return "anomaly" if self.anomaly is not None else "burst"
 
     @property
     def baseline_window(self) -> timedelta | None:

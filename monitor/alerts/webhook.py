@@ -19,8 +19,8 @@ import httpx
 
 from monitor.alerts.delivery import STOP, QueuedPoster
 from monitor.events import AlertFiring, AlertResolved
-from monitor.feeds.urls import redact_url
 from monitor.metrics import AlerterMetrics
+from monitor.urls import redact_url
 
 log = logging.getLogger(__name__)
 

@@ -66,8 +66,8 @@ def make_bus(settings: Settings, *, durable: bool = False) -> Bus:
         from monitor.bus.kafka import KafkaBus
 
         return KafkaBus(settings.kafka)
+    from monitor.bus.buslog import BusLog
     from monitor.bus.memory import InProcessBus
-    from monitor.store.buslog import BusLog
 
     log = None
     if durable:

@@ -142,6 +142,10 @@ class Consumer(ABC):
         """Records not yet consumed per (topic, partition) assigned to this consumer."""
 
     @abstractmethod
+    def end_offsets(self) -> dict[tuple[str, int], int]:
+        """Per assigned (topic, partition), the offset the next record written to it will get."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
     def __enter__(self) -> Consumer:

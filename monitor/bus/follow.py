@@ -117,5 +117,8 @@ class Follower(Consumer):
             lag[tp] = lag.get(tp, 0) + len(queue)
         return lag
 
+    def end_offsets(self) -> dict[Partition, int]:
+        return self._inner.end_offsets()
+
     def close(self) -> None:
         self._inner.close()

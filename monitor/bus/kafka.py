@@ -24,7 +24,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
-from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, KafkaTimeoutError, RetriableError, TopicAlreadyExistsError
 from kafka.net.compat import KafkaNetClient
 from kafka.structs import OffsetAndMetadata
 
@@ -50,11 +50,8 @@ def _translated(action: str) -> Iterator[None]:
     try:
         yield
     except KafkaError as exc:
-        retriable = bool(getattr(exc, "retriable", False)) or type(exc).__name__ in {
-            "NoBrokersAvailable",
-            "KafkaTimeoutError",
-            "KafkaConnectionError",
-        }
+        # kafka-python marks what may succeed if tried again (timeouts, connections, leadership moves).
+        retriable = isinstance(exc, RetriableError) or bool(getattr(exc, "retriable", False))
         text = str(exc)  # most kafka-python errors name their class already
         detail = text if text.startswith(type(exc).__name__) else f"{type(exc).__name__}: {text}"
         raise BusError(f"{action}: {detail}", retriable=retriable) from exc
@@ -234,9 +231,7 @@ class KafkaBus(Bus):
             if not isinstance(exc, BusError):
                 raise
             cause = exc.__cause__
-            bootstrap_failed = type(cause).__name__ == "NoBrokersAvailable" or (
-                isinstance(cause, KafkaTimeoutError) and "bootstrap" in str(cause).lower()
-            )
+            bootstrap_failed = isinstance(cause, KafkaTimeoutError) and "bootstrap" in str(cause).lower()
             finding = _probe(self._settings) if bootstrap_failed else None
             if finding is None:
                 raise
@@ -643,6 +638,14 @@ class _KafkaConsumer(Consumer):
             return {
                 (tp.topic, tp.partition): max(0, ends[tp] - self._consumer.position(tp)) for tp in assigned
             }
+
+    def end_offsets(self) -> dict[tuple[str, int], int]:
+        with _translated("reading end offsets"):
+            assigned = list(self._consumer.assignment())
+            if not assigned:
+                return {}
+            ends = self._consumer.end_offsets(assigned)
+            return {(tp.topic, tp.partition): int(ends[tp]) for tp in assigned}
 
     def close(self) -> None:
         with _translated("closing consumer"):

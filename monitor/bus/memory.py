@@ -1,7 +1,7 @@
 """In-process bus: the same semantics as Kafka (partitions, per-key order, groups, commits) in one process.
 
 Used by ``monitor run`` when no broker is configured and by unit tests. Thread-safe: stages may run in
-threads of one process. By default it lives in memory; with a :class:`~monitor.store.buslog.BusLog` it
+threads of one process. By default it lives in memory; with a :class:`~monitor.bus.buslog.BusLog` it
 is durable: publishes and commits are written to SQLite before they return, and a new process resumes
 from the file (what ``monitor run`` uses, so kill -9 loses nothing).
 """
@@ -26,8 +26,8 @@ from monitor.bus.base import (
     first_offsets,
     partition_for,
 )
+from monitor.bus.buslog import BusLog
 from monitor.errors import BusError
-from monitor.store.buslog import BusLog
 
 
 @dataclass
@@ -346,6 +346,10 @@ class InProcessConsumer(Consumer):
                 tp: max(0, self._bus._topics[tp[0]].partitions[tp[1]].end - self._positions[tp])
                 for tp in self._assignment
             }
+
+    def end_offsets(self) -> dict[tuple[str, int], int]:
+        with self._bus._cond:
+            return {tp: self._bus._topics[tp[0]].partitions[tp[1]].end for tp in self._assignment}
 
     def close(self) -> None:
         if not self._closed:

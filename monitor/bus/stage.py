@@ -5,7 +5,8 @@ Records that fail to decode, or that the stage cannot process, go to the dead-le
 original bytes (as many as fit in one record: see :func:`deadletter_message`) and the reason; the stream
 moves on. An output larger than the bus's record limit is not published: the input that produced it is
 dead-lettered instead. If publishing fails, the batch is rewound and delivered again, after a backoff,
-whatever the error: no record can make a stage exit.
+whatever the error: no record can make a stage exit. The order of a batch's end (outputs acknowledged,
+state saved, offsets committed) is :class:`Checkpoint`'s, the same for every stage.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from monitor.bus.base import DEFAULT_MAX_MESSAGE_BYTES, RECORD_OVERHEAD, Consumer, Message, Producer, Record
 from monitor.errors import BusError, DecodeError
@@ -103,8 +104,73 @@ def deadletter_message(
     return Message(topic, r.key, event.encode())
 
 
+class StageState(Protocol):
+    """A stage's own state, kept in step with its outputs by a :class:`Checkpoint`."""
+
+    def outgoing(self, messages: Sequence[Message]) -> list[Message]:
+        """Of a batch's outputs, those to publish (for example not those already on the bus)."""
+        ...
+
+    def save(self) -> None:
+        """The outputs are acknowledged: persist the state that produced them (before offsets move)."""
+        ...
+
+    def discard(self) -> None:
+        """Publishing failed: go back to the state last saved (the batch will be done again)."""
+        ...
+
+
+class Checkpoint:
+    """The order every stage keeps: outputs acknowledged -> state saved -> input offsets committed.
+
+    :meth:`commit` publishes a batch's outputs and returns once the bus acknowledged them; then it saves
+    the stage's state (``state``, and a ``save`` of the call's own); only then are the input records'
+    offsets committed. A failed publish discards the state back to the last saved one and rewinds the
+    input (everything is done again: duplicates, never a loss); a crash between the steps leaves at worst
+    outputs published twice, which consumers deduplicate by key.
+    """
+
+    def __init__(
+        self, producer: Producer, consumer: Consumer | None = None, *, state: StageState | None = None
+    ) -> None:
+        self.producer = producer
+        self._consumer = consumer
+        self._state = state
+
+    def commit(
+        self,
+        outputs: Sequence[Message],
+        records: Sequence[Record] = (),
+        *,
+        save: Callable[[], None] | None = None,
+    ) -> list[Message]:
+        """Publish ``outputs``, save, commit ``records``; return what was published."""
+        out = list(outputs) if self._state is None else self._state.outgoing(outputs)
+        try:
+            self.producer.publish_all(out)
+        except BusError:
+            if self._state is not None:
+                self._state.discard()
+            if self._consumer is not None and records:
+                self._consumer.rewind(records)
+            raise
+        if self._state is not None:
+            self._state.save()
+        if save is not None:
+            save()
+        if self._consumer is not None and records:
+            try:
+                self._consumer.commit(records)
+            except BusError as exc:
+                if not exc.retriable:
+                    raise
+                # The partitions moved to another member, which will process them again: duplicates only.
+                log.warning("commit failed, the records will be redelivered: %s", exc)
+        return out
+
+
 class StageRunner(Generic[T]):
-    """Runs one stage's loop over a consumer and a producer."""
+    """Runs one stage's loop over a consumer and a producer, through one :class:`Checkpoint`."""
 
     def __init__(
         self,
@@ -119,10 +185,12 @@ class StageRunner(Generic[T]):
         max_records: int = 100,
         max_wait: float = 0.5,
         poll_timeout: float = 1.0,
+        state: StageState | None = None,
     ) -> None:
         self.stage = stage
         self._consumer = consumer
         self._producer = producer
+        self.checkpoint = Checkpoint(producer, consumer, state=state)
         self._decode = decode
         self._process = process
         self._deadletter_topic = deadletter_topic
@@ -249,18 +317,8 @@ class StageRunner(Generic[T]):
         )
         if self.silent:
             published, failures, out = [], [], []
-        try:
-            self._producer.publish_all(out)
-        except BusError:
-            self._consumer.rewind(records)
-            raise
-        try:
-            self._consumer.commit(records)
-        except BusError as exc:
-            if not exc.retriable:
-                raise
-            # The partitions moved to another member, which will process them again: duplicates, no loss.
-            log.warning("stage=%s commit failed, records will be redelivered: %s", self.stage, exc)
+        sent = {id(m) for m in self.checkpoint.commit(out, records)}
+        published = [m for m in published if id(m) in sent]
         for record in records:
             self._metrics.consumed.labels(self.stage, record.topic).inc()
         for message in published:

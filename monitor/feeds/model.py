@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from monitor.durations import Duration
 from monitor.events import DEFAULT_VIEWPOINT, Viewpoint
-from monitor.feeds.urls import is_http_url, redact_text, redact_url
+from monitor.urls import is_http_url, redact_text, redact_url
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
@@ -36,7 +36,7 @@ class FeedConfig(BaseModel):
 
     @property
     def shown_url(self) -> str:
-        """The URL with its credentials masked (:func:`~monitor.feeds.urls.redact_url`)."""
+        """The URL with its credentials masked (:func:`~monitor.urls.redact_url`)."""
         return redact_url(self.url)
 
     @property

@@ -16,14 +16,10 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from monitor.errors import MonitorError
+from monitor.errors import OpmlError
 from monitor.feeds.model import FeedConfig
 from monitor.feeds.parse import defuse, to_utf8
-from monitor.feeds.urls import redact_url
-
-
-class OpmlError(MonitorError):
-    """The file is not OPML that can be read."""
+from monitor.urls import redact_url
 
 
 @dataclass(frozen=True, slots=True)

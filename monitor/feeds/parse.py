@@ -33,9 +33,10 @@ import feedparser
 from feedparser.encodings import convert_to_utf8
 
 from monitor.errors import FetchError
+from monitor.events import ArticleFetched, Source
 from monitor.feeds.cluster import tokens
 from monitor.feeds.text import clean_text, truncate
-from monitor.feeds.urls import (
+from monitor.urls import (
     article_id_for_content,
     article_id_for_guid,
     article_id_for_url,
@@ -105,6 +106,24 @@ class FeedEntry:
     """What ``article_id`` was derived from: the canonical URL, the GUID (within the feed) or the content."""
     also_known_as: tuple[str, ...] = ()
     """Secondary ids the entry counts as seen under (the content id of a GUID-keyed entry)."""
+
+
+def to_article(
+    entry: FeedEntry, *, story_id: str, source: Source, fetched_at: datetime, relevance_hint: float
+) -> ArticleFetched:
+    """The ``ArticleFetched`` record of ``entry``, first seen at ``fetched_at`` (its date if it has none)."""
+    return ArticleFetched(
+        article_id=entry.article_id,
+        story_id=story_id,
+        url=entry.url,
+        title=entry.title,
+        summary=entry.summary,
+        published_at=entry.published_at or fetched_at,
+        fetched_at=fetched_at,
+        language=entry.language,
+        source=source,
+        relevance_hint=relevance_hint,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,12 +2,13 @@
 
 One poll of one feed (:meth:`Poller.poll_feed`):
 
-1. load the feed's state (ETag, Last-Modified, failures) from the :class:`~monitor.store.feeds.FeedStore`;
+1. load the feed's state (ETag, Last-Modified, failures) from its store
+   (:class:`~monitor.feeds.state.FeedStateStore`);
 2. fetch conditionally; a 200 is parsed (unless its bytes are those of the last parsed body);
 3. each entry is new, a duplicate (seen before, or being published right now by another feed's poll) or
    irrelevant (the India-US gate); new ones get their ``story_id`` and become ``ArticleFetched``;
 4. the new articles are published (key ``article_id``) and the call returns only once the bus acked them;
-5. then, in one SQLite transaction, the feed's new state, the seen ids and the story members are stored.
+5. then, in one transaction of the store, the feed's new state, the seen ids and the story members are stored.
 
 A crash between 4 and 5 makes the next poll publish the same articles again (same ``article_id``, so
 consumers deduplicate); a crash before 4 publishes nothing; nothing is ever lost. If publishing fails,
@@ -23,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -33,18 +33,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.bus.base import Message, Producer
-from monitor.errors import BusError, FetchError
+from monitor.bus.stage import Checkpoint
+from monitor.errors import BusError, FetchError, StoreError
 from monitor.events import ArticleFetched, Source
 from monitor.feeds.cluster import StoryIndex, StoryMember
-from monitor.feeds.fetch import SUCCESS_OUTCOMES, Fetcher, FetchResult, Outcome
+from monitor.feeds.fetch import Fetcher, FetchResult
 from monitor.feeds.model import FeedConfig
-from monitor.feeds.parse import FeedEntry, ParsedFeed, parse_feed
+from monitor.feeds.parse import FeedEntry, ParsedFeed, parse_feed, to_article
 from monitor.feeds.relevance import gate
 from monitor.feeds.schedule import NextPoll, SchedulePolicy, next_poll
-from monitor.feeds.urls import redact_text
+from monitor.feeds.state import FeedState, FeedStateStore
 from monitor.metrics import PollerMetrics, StageMetrics
+from monitor.outcomes import SUCCESS_OUTCOMES, Outcome
 from monitor.settings import PollerSettings
-from monitor.store.feeds import FeedState, FeedStore
+from monitor.urls import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +131,7 @@ class Poller:
         feeds: Sequence[FeedConfig],
         fetcher: Fetcher,
         producer: Producer,
-        store: FeedStore,
+        store: FeedStateStore,
         topic: str,
         settings: PollerSettings,
         metrics: PollerMetrics | None = None,
@@ -143,7 +145,7 @@ class Poller:
             raise ValueError(f"feed ids must be unique: {sorted({i for i in ids if ids.count(i) > 1})}")
         self._feeds = {f.id: f for f in feeds}
         self._fetcher = fetcher
-        self._producer = producer
+        self._checkpoint = Checkpoint(producer)
         self._store = store
         self._topic = topic
         self._settings = settings
@@ -180,7 +182,7 @@ class Poller:
         return tuple(self._feeds.values())
 
     @property
-    def store(self) -> FeedStore:
+    def store(self) -> FeedStateStore:
         return self._store
 
     def scheduled(self) -> dict[str, datetime]:
@@ -253,23 +255,27 @@ class Poller:
         )
         # _select claims the new ids (other feeds' polls skip them meanwhile); the finally releases them.
         articles, members, new_ids, touched, duplicate, irrelevant = self._select(feed, parsed, now)
-        try:
-            if articles:
-                self._producer.publish_all([Message(self._topic, a.article_id, a.encode()) for a in articles])
+        new_state = self._next_state(
+            state=state,
+            outcome=outcome,
+            fetched=fetched,
+            error=error,
+            decision=decision,
+            body_hash=body_hash,
+            now=now,
+            had_new=bool(articles),
+        )
+
+        def save() -> None:  # the feed's new state, once the bus has the articles
             if self._after_publish is not None:
                 self._after_publish(feed.id, articles)
-            new_state = self._next_state(
-                state=state,
-                outcome=outcome,
-                fetched=fetched,
-                error=error,
-                decision=decision,
-                body_hash=body_hash,
-                now=now,
-                had_new=bool(articles),
-            )
             self._store.commit(new_state, now=now, new_ids=new_ids, touched_ids=touched, stories=members)
-        except (BusError, sqlite3.Error) as exc:
+
+        try:
+            self._checkpoint.commit(
+                [Message(self._topic, a.article_id, a.encode()) for a in articles], save=save
+            )
+        except (BusError, StoreError) as exc:
             return self._abandon(feed=feed, outcome=outcome, fetched=fetched, state=state, exc=exc, now=now)
         finally:
             self._release([a.article_id for a in articles])
@@ -339,16 +345,11 @@ class Poller:
             members.append(member)
             new_ids.extend(keys)
             articles.append(
-                ArticleFetched(
-                    article_id=aid,
+                to_article(
+                    entry,
                     story_id=member.story_id,
-                    url=entry.url,
-                    title=entry.title,
-                    summary=entry.summary,
-                    published_at=entry.published_at or now,
-                    fetched_at=now,
-                    language=entry.language or feed.language,
                     source=source,
+                    fetched_at=now,
                     relevance_hint=decision.hint,
                 )
             )
@@ -501,7 +502,7 @@ class Poller:
                 seen_before=now - self._settings.seen_retention,
                 stories_before=now - self._settings.story_window,
             )
-        except sqlite3.Error as exc:
+        except StoreError as exc:
             log.warning("pruning the poller state failed (will retry later): %s", exc)
             return
         if seen or stories:

@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from monitor.feeds.fetch import SUCCESS_OUTCOMES
+from monitor.outcomes import SUCCESS_OUTCOMES
 from monitor.settings import PollerSettings
 
 RETRY_AFTER_CEILING = timedelta(hours=24)

@@ -17,7 +17,7 @@ from typing import Any, cast
 
 from monitor.alerts.engine import EngineState
 from monitor.alerts.lifecycle import RuleState, Status
-from monitor.errors import ConfigError, MonitorError
+from monitor.errors import AlerterStateError, ConfigError
 from monitor.signals.engine import SignalState
 from monitor.signals.windows import Article
 
@@ -43,10 +43,6 @@ CREATE TABLE IF NOT EXISTS rules (
     clear_since_us INTEGER, notified_us INTEGER, direction TEXT
 );
 """
-
-
-class AlerterStateError(MonitorError):
-    """The alerter's state file could not be read or written."""
 
 
 class AlerterStore:

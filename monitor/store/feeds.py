@@ -15,13 +15,14 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, StoreError
 from monitor.feeds.cluster import StoryMember
+from monitor.feeds.state import FeedState
 
 log = logging.getLogger(__name__)
 
@@ -69,34 +70,9 @@ def _dt(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class FeedState:
-    """What the poller remembers about one feed."""
-
-    feed_id: str
-    url: str
-    """The feed's URL as shown (credentials masked: the poller stores ``FeedConfig.shown_url``)."""
-    created_at: datetime
-    etag: str | None = None
-    last_modified: str | None = None
-    body_hash: str | None = None
-    """SHA-256 of the last parsed body: a 200 with the same bytes is not parsed again."""
-    next_poll_at: datetime | None = None
-    failures: int = 0
-    last_outcome: str | None = None
-    last_error: str | None = None
-    last_success_at: datetime | None = None
-    last_new_entry_at: datetime | None = None
-
-    def for_url(self, url: str) -> FeedState:
-        """This state for ``url``: validators of another URL (the config changed) do not apply."""
-        if url == self.url:
-            return self
-        return replace(self, url=url, etag=None, last_modified=None, body_hash=None)
-
-
 class FeedStore:
-    """SQLite file of the poller's state. Thread-safe (one connection behind a lock)."""
+    """SQLite file of the poller's state (a :class:`~monitor.feeds.state.FeedStateStore`). Thread-safe (one
+    connection behind a lock); SQLite's errors are raised as :class:`~monitor.errors.StoreError`."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -119,8 +95,17 @@ class FeedStore:
         self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
-        with self._lock:
+        with self._locked():
             self._db.close()
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the connection; SQLite's errors leave as :class:`StoreError` naming the file."""
+        with self._lock:
+            try:
+                yield
+            except sqlite3.Error as exc:
+                raise StoreError(f"poller state {self.path}: {exc}") from exc
 
     # -- feed state ----------------------------------------------------------------------------------
     _COLUMNS = (
@@ -161,7 +146,7 @@ class FeedStore:
 
     def load(self, feed_id: str) -> FeedState | None:
         """The stored state of ``feed_id``, or None for a feed never polled."""
-        with self._lock:
+        with self._locked():
             row = self._db.execute(
                 f"SELECT {self._COLUMNS} FROM feed_state WHERE feed_id = ?", (feed_id,)
             ).fetchone()
@@ -169,7 +154,7 @@ class FeedStore:
 
     def load_all(self) -> dict[str, FeedState]:
         """The stored state of every feed ever polled."""
-        with self._lock:
+        with self._locked():
             rows = self._db.execute(f"SELECT {self._COLUMNS} FROM feed_state").fetchall()
         return {str(r[0]): self._state(r) for r in rows}
 
@@ -178,7 +163,7 @@ class FeedStore:
         """Which of ``article_ids`` were already seen (published, or judged irrelevant)."""
         ids = list(dict.fromkeys(article_ids))
         found: set[str] = set()
-        with self._lock:
+        with self._locked():
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
@@ -187,13 +172,13 @@ class FeedStore:
         return found
 
     def seen_count(self) -> int:
-        with self._lock:
+        with self._locked():
             return int(self._db.execute("SELECT count(*) FROM seen").fetchone()[0])
 
     # -- stories --------------------------------------------------------------------------------------
     def recent_stories(self, since: datetime) -> list[StoryMember]:
         """Story members added at or after ``since``, oldest first (to rebuild the story index)."""
-        with self._lock:
+        with self._locked():
             rows = self._db.execute(
                 "SELECT article_id, story_id, at, terms, signature, shingles FROM stories WHERE at >= ? "
                 "ORDER BY at, article_id",
@@ -226,7 +211,7 @@ class FeedStore:
         Call only after the poll's articles are acknowledged by the bus.
         """
         t = now.timestamp()
-        with self._lock:
+        with self._locked():
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.execute(
@@ -288,7 +273,7 @@ class FeedStore:
 
     def prune(self, *, seen_before: datetime, stories_before: datetime) -> tuple[int, int]:
         """Forget ids not seen since ``seen_before`` and story members older than ``stories_before``."""
-        with self._lock:
+        with self._locked():
             seen = self._db.execute("DELETE FROM seen WHERE last_seen < ?", (seen_before.timestamp(),))
             stories = self._db.execute("DELETE FROM stories WHERE at < ?", (stories_before.timestamp(),))
             return seen.rowcount, stories.rowcount

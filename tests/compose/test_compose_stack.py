@@ -35,7 +35,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -51,6 +50,7 @@ import pytest
 import yaml
 from deploy.stackfiles import COMPOSE_FILE, REPO, rules
 from feedserver import rss_feed
+from harness import waiting
 from stories import TARIFF_STRAIN, UNRELATED
 
 from monitor.events import AlertFiring, decode
@@ -92,16 +92,9 @@ def log(message: str) -> None:
     sys.stderr.flush()
 
 
-def wait_for(what: str, check: Callable[[], Any], *, timeout: float, poll: float = 2.0) -> Any:
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-        pause.wait(poll)
+def wait_for(what: str, check: Callable[[], Any], *, timeout: float) -> Any:
+    """:func:`harness.waiting.wait_for`, every 2 s (each check asks docker, kcat or a container)."""
+    return waiting.wait_for(what, check, timeout=timeout, poll=2.0)
 
 
 def run(argv: list[str], *, env: dict[str, str], timeout: float = 600, check: bool = True, **kw: Any) -> Any:

@@ -26,7 +26,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -35,7 +34,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -55,6 +54,7 @@ from deploy.stackfiles import (
 )
 from feedserver import FeedServer, rss_feed
 from harness.kafka import KafkaBroker, resolve
+from harness.waiting import free_port, wait_for
 from stories import TARIFF_STRAIN, UNRELATED
 
 from monitor.events import AlertFiring, DeadLetter, decode
@@ -71,12 +71,6 @@ GARBAGE = "this is not an ArticleFetched event"
 # --- small helpers ------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def http_get(url: str, *, timeout: float = 5.0) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
@@ -85,26 +79,6 @@ def http_get(url: str, *, timeout: float = 5.0) -> tuple[int, bytes]:
         return exc.code, exc.read()
     except OSError:
         return 0, b""
-
-
-def wait_for(
-    what: str,
-    check: Callable[[], Any],
-    *,
-    timeout: float,
-    poll: float = 1.0,
-    diagnose: Callable[[], str] = lambda: "",
-) -> Any:
-    """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}\n{diagnose()}")
-        pause.wait(poll)
 
 
 def samples(metrics_text: str, name: str) -> list[tuple[dict[str, str], float]]:

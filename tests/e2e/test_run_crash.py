@@ -59,7 +59,7 @@ def test_kill_9_loses_no_article(tmp_path):
         command = [
             sys.executable,
             "-m",
-            "monitor.cli",
+            "pipelines.cli",
             "run",
             "--feed",
             server.url("/feed.xml"),

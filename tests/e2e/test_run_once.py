@@ -40,7 +40,17 @@ def _run_once(url: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MONITOR_", "KAFKA_"))}
     env |= {"MONITOR_METRICS__PORT": "0", "HF_HUB_OFFLINE": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "run", "--once", "--feed", url, "--state-dir", str(state_dir)],
+        [
+            sys.executable,
+            "-m",
+            "pipelines.cli",
+            "run",
+            "--once",
+            "--feed",
+            url,
+            "--state-dir",
+            str(state_dir),
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -101,8 +111,8 @@ def test_a_first_start_folds_in_the_back_catalogue_and_notifies_nothing(server, 
     assert result.stdout.strip() == ""  # the past alerts are not notified
 
     from monitor.bus import BUS_LOG_FILE
+    from monitor.bus.buslog import read_topic
     from monitor.events import ArticleScored, decode, decode_alert
-    from monitor.store.buslog import read_topic
 
     scored = [decode(ArticleScored, r.value) for r in read_topic(state / BUS_LOG_FILE, "news.scored")]
     alerts = [decode_alert(r.value) for r in read_topic(state / BUS_LOG_FILE, "news.alerts")]
@@ -113,7 +123,7 @@ def test_a_first_start_folds_in_the_back_catalogue_and_notifies_nothing(server, 
     assert all(a.at < datetime.now(UTC) - timedelta(days=5) for a in alerts if a.state == "firing")
 
     status = subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "status", "--state-dir", str(state), "--format", "json"],
+        [sys.executable, "-m", "pipelines.cli", "status", "--state-dir", str(state), "--format", "json"],
         capture_output=True,
         text=True,
         env={k: v for k, v in os.environ.items() if not k.startswith(("MONITOR_", "KAFKA_"))},

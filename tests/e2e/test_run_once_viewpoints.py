@@ -68,7 +68,7 @@ def _run_once(server: FeedServer, tmp_path: Path, india: list, us: list) -> tupl
         [
             sys.executable,
             "-m",
-            "monitor.cli",
+            "pipelines.cli",
             "run",
             "--once",
             "--config",
@@ -88,8 +88,8 @@ def _run_once(server: FeedServer, tmp_path: Path, india: list, us: list) -> tupl
 
 def _scored(state: Path) -> list:
     from monitor.bus import BUS_LOG_FILE
+    from monitor.bus.buslog import read_topic
     from monitor.events import ArticleScored, decode
-    from monitor.store.buslog import read_topic
 
     return [decode(ArticleScored, r.value) for r in read_topic(state / BUS_LOG_FILE, "news.scored")]
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -25,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from harness.waiting import free_port
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTER_CONFIG = REPO_ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
 BINARY = "prometheus-alertmanager"
@@ -32,12 +33,6 @@ BINARY = "prometheus-alertmanager"
 
 class AlertmanagerUnavailable(RuntimeError):
     """The binary is not installed (``apt-get install prometheus-alertmanager``)."""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class WebhookReceiver:
@@ -103,7 +98,7 @@ class Alertmanager:
                 webhook["url"] = receiver_url
         self.config_path = self._dir / "alertmanager.yml"
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._startup_timeout = startup_timeout
         self._process: subprocess.Popen[bytes] | None = None

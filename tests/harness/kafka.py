@@ -58,6 +58,7 @@ try:
 except ImportError:  # pragma: no cover - script mode: tests/ is not on sys.path
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from harness.tls import TestPki, make_test_pki
+from harness.waiting import free_ports
 
 log = logging.getLogger(__name__)
 
@@ -222,20 +223,6 @@ def resolve(cache_dir: str | os.PathLike[str] | None = None, *, mvn: str | None 
 # ---------------------------------------------------------------------------
 # The broker
 # ---------------------------------------------------------------------------
-
-
-def _free_ports(count: int) -> list[int]:
-    """Ports the kernel hands out for port 0, all held open until all are chosen."""
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def _cluster_id() -> str:
@@ -559,7 +546,7 @@ class KafkaBroker:
     def _write_and_format(self, work: Path, deadline: float) -> None:
         (work / "data").mkdir(exist_ok=True)
         (work / "logs").mkdir(exist_ok=True)
-        ports = _free_ports(5 if self._tls else 2)
+        ports = free_ports(5 if self._tls else 2)
         self._broker_port, self._controller_port = ports[:2]
         self._cluster_id = _cluster_id()
 

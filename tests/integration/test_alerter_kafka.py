@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from harness.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -167,16 +168,6 @@ def read_alerts(bootstrap: str, topic: str, *, at_least: int, timeout: float = T
     return events
 
 
-def wait_for(path: Path, process: subprocess.Popen, timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if process.poll() is not None:
-            raise AssertionError(f"child exited with {process.returncode} before its crash point")
-        if time.monotonic() > deadline:
-            raise AssertionError("child never reached its crash point")
-        time.sleep(0.05)
-
-
 def run_until(env: dict, bootstrap: str, topic: str, count: int) -> int:
     """Run ``monitor alerter`` until ``count`` alert events are on ``topic``; stop it with SIGTERM."""
     process = subprocess.Popen([MONITOR, "alerter"], env=env, cwd=REPO, stderr=subprocess.PIPE, text=True)
@@ -262,7 +253,7 @@ def test_kill_9_in_the_crash_window_neither_loses_nor_repeats_an_alert(
         cwd=REPO,
     )
     try:
-        wait_for(marker, process)
+        wait_for("the child to reach its crash point", marker.exists, timeout=TIMEOUT, process=process)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
@@ -370,3 +361,40 @@ def test_poison_records_on_the_scored_topic_are_deadlettered_and_change_no_alert
     assert "after the record reached the bus" in letters["future"].reason
     assert "schema_version must be an integer" in letters["bool-version"].reason
     assert signals_at and max(signals_at) < datetime.now(UTC)  # nothing stamped in the future
+
+
+def test_a_burst_reaches_the_alert_topic_before_any_tick_is_evaluated(kafka_bootstrap, unique_name, tmp_path):
+    """``monitor alerter`` with a burst rule: three strained trade stories from two outlets within
+    minutes. Without idle advance and with nothing after them, the regular path cannot evaluate the tick
+    that counts the third (its clock stops at the last arrival minus the grace): the alert on the topic
+    is the fast path's, with the id that tick would give it."""
+    from datetime import timedelta
+
+    import yaml
+    from fixtures import scenarios
+
+    from monitor.alerts.lifecycle import alert_id
+    from monitor.bus import topic_specs
+    from monitor.bus.base import Message
+    from monitor.bus.kafka import KafkaBus
+
+    scenario = scenarios.load("breaking_burst")
+    articles = scenario.articles[:3]  # the burst, without the later story that would move the clock on
+    config = tmp_path / "monitor.yaml"
+    config.write_text(yaml.safe_dump({"rules": scenario.rules}))
+    topics = names(unique_name)
+    settings = settings_for(kafka_bootstrap, topics)
+    bus = KafkaBus(settings.kafka)
+    bus.create_topics(topic_specs(settings))
+    with bus.producer() as producer:
+        producer.publish_all([Message(topics["scored"], a.article_id, a.encode()) for a in articles])
+    env = environment(kafka_bootstrap, topics, tmp_path / "state", group=unique_name("alerter"), batch=1)
+    env["MONITOR_CONFIG"] = str(config)
+    run_until(env, kafka_bootstrap, topics["alerts"], 1)
+
+    [event] = read_alerts(kafka_bootstrap, topics["alerts"], at_least=1)
+    tick_us = int((scenario.start + timedelta(minutes=15)).timestamp()) * 1_000_000
+    assert (event.rule, event.state) == ("tariff_shock", "firing")
+    assert event.alert_id == alert_id("tariff_shock", "trade_tariffs", tick_us)
+    assert event.at == articles[2].scored_at  # the third story's arrival (published 13m, scored 14m30s)
+    assert {e.story_id for e in event.evidence} == {a.story_id for a in articles}

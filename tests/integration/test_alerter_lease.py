@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -19,6 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from harness.waiting import free_port, wait_for
 from integration.test_alerter_kafka import (
     MONITOR,
     REPO,
@@ -35,12 +35,6 @@ pytestmark = pytest.mark.integration
 LEASE_TIMEOUT = 6.0  # the broker's smallest session timeout (group.min.session.timeout.ms)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def metric(port: int, name: str) -> float | None:
     """One unlabelled sample from the process's /metrics (None while it does not answer)."""
     try:
@@ -53,18 +47,6 @@ def metric(port: int, name: str) -> float | None:
         if line.startswith(name + " ") or line.startswith(name + "{"):
             total = (total or 0.0) + float(line.rsplit(" ", 1)[1])
     return total
-
-
-def wait_until(condition, process: subprocess.Popen, what: str, timeout: float = 90.0) -> float:
-    """Seconds until ``condition()`` holds (fails if the process exits first or at the timeout)."""
-    started = time.monotonic()
-    while not condition():
-        assert process.poll() is None, (
-            f"the alerter exited with {process.returncode} while waiting for {what}"
-        )
-        assert time.monotonic() - started < timeout, f"{what}: not after {timeout:.0f}s"
-        time.sleep(0.1)
-    return time.monotonic() - started
 
 
 def produce(bootstrap: str, topics: dict[str, str], articles) -> None:
@@ -132,23 +114,32 @@ def test_one_active_alerter_and_a_standby_that_takes_over_after_kill_9(
 
     try:
         a = start("a")
-        wait_until(lambda: metric(ports["a"], "monitor_alerter_leader") == 1.0, a, "a leads")
+        wait_for(
+            "a leads", lambda: metric(ports["a"], "monitor_alerter_leader") == 1.0, timeout=90, process=a
+        )
         b = start("b")
-        wait_until(lambda: metric(ports["b"], "monitor_alerter_leader") == 0.0, b, "b stands by")
+        wait_for(
+            "b stands by", lambda: metric(ports["b"], "monitor_alerter_leader") == 0.0, timeout=90, process=b
+        )
         first = read_alerts(kafka_bootstrap, topics["alerts"], at_least=len(expected_first))
         assert sorted(key(e) for e in first) == expected_first
         # b has read what a committed, and published nothing.
-        wait_until(
-            lambda: (metric(ports["b"], "monitor_records_consumed_total") or 0) >= cut,
-            b,
+        wait_for(
             "b follows a's commits",
+            lambda: (metric(ports["b"], "monitor_records_consumed_total") or 0) >= cut,
+            timeout=90,
+            process=b,
         )
         assert metric(ports["b"], "monitor_records_published_total") in (None, 0.0)
         assert metric(ports["b"], "monitor_alerter_leader") == 0.0
 
         a.send_signal(signal.SIGKILL)
         a.wait(timeout=30)
-        takeover = wait_until(lambda: metric(ports["b"], "monitor_alerter_leader") == 1.0, b, "b takes over")
+        killed = time.monotonic()
+        wait_for(
+            "b takes over", lambda: metric(ports["b"], "monitor_alerter_leader") == 1.0, timeout=90, process=b
+        )
+        takeover = time.monotonic() - killed
         print(
             f"standby took over {takeover:.1f}s after kill -9 of the leader (lease timeout {LEASE_TIMEOUT}s)"
         )

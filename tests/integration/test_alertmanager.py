@@ -7,6 +7,8 @@ its webhook receiver pointed at a local HTTP server).
 * a silence created through Alertmanager's API suppresses the webhook notification while the Kafka
   records still flow;
 * a restarted alerter keeps the firing alerts alive without creating a second Alertmanager alert;
+* the starter config's inhibition: a warning about a subject is held back while a critical alert fires on
+  it (suppressed in the API, not notified), a warning about another subject is not;
 * a route to a topic that does not exist stops ``monitor alerter`` at start with one line, and
   ``monitor topics create`` creates the routed topics.
 """
@@ -26,6 +28,7 @@ from typing import Any
 import pytest
 import yaml
 from harness.alertmanager import Alertmanager, AlertmanagerUnavailable, WebhookReceiver
+from harness.waiting import wait_for
 from prometheus_client import CollectorRegistry
 
 pytestmark = pytest.mark.integration
@@ -122,15 +125,6 @@ def pump(stage: Any, check: Callable[[], bool], *, what: str, timeout: float = T
         stage.runner.step()
 
 
-def wait_until(check: Callable[[], Any], *, what: str, timeout: float = TIMEOUT) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.2)
-    return result
-
-
 def split_scenario() -> tuple[Any, list[Any], list[Any]]:
     """tariff_shock, cut where both of its alerts fire and neither has resolved yet."""
     from fixtures import scenarios
@@ -167,9 +161,10 @@ def test_alerts_reach_alertmanager_the_webhook_and_the_routed_topic_and_resolve(
         assert {e.state for e in fired.values()} == {"firing"}
 
         # In Alertmanager's API, with their labels and annotations.
-        active = wait_until(
+        active = wait_for(
+            "both alerts in Alertmanager",
             lambda: (a := by_name(alertmanager.alerts())).keys() >= set(fired) and a,
-            what="both alerts in Alertmanager",
+            timeout=TIMEOUT,
         )
         for rule, event in fired.items():
             (alert,) = active[rule]
@@ -261,8 +256,8 @@ def test_a_silence_suppresses_the_notification_and_a_restart_makes_no_second_ale
         on_topic = read_topic(bus, topics["alerts"])
         assert {e.rule for e in on_topic} == {ECHO, "tariff_strain_high", "relationship_shift"}  # still flows
         # Alertmanager has the silenced alert, suppressed by the silence...
-        echo = wait_until(
-            lambda: by_name(alertmanager.alerts()).get(ECHO), what="the silenced alert in the API"
+        echo = wait_for(
+            "the silenced alert in the API", lambda: by_name(alertmanager.alerts()).get(ECHO), timeout=TIMEOUT
         )
         assert echo[0]["status"] == {"state": "suppressed", "silencedBy": [silence], "inhibitedBy": []}
         high = by_name(alertmanager.alerts())["tariff_strain_high"]
@@ -282,7 +277,7 @@ def test_a_silence_suppresses_the_notification_and_a_restart_makes_no_second_ale
             current = by_name(alertmanager.alerts()).get("tariff_strain_high", [])
             return current if current and current[0]["endsAt"] > before["endsAt"] else None
 
-        (after,) = wait_until(reposted, what="the restarted alerter's re-post")
+        (after,) = wait_for("the restarted alerter's re-post", reposted, timeout=TIMEOUT)
         assert after["fingerprint"] == before["fingerprint"] and after["startsAt"] == before["startsAt"]
         counts = {name: len(alerts) for name, alerts in by_name(alertmanager.alerts()).items()}
         assert counts == {ECHO: 1, "tariff_strain_high": 1, "relationship_shift": 1}
@@ -343,3 +338,49 @@ def test_a_route_to_a_missing_topic_stops_the_alerter_and_topics_create_makes_it
     )
     rows = {line.split("\t")[0]: line.split("\t")[1] for line in created.stdout.splitlines()}
     assert rows[routed] == "created" and rows[topics["alerts"]] in ("created", "exists")
+
+
+def test_the_starter_config_holds_a_warning_back_while_a_critical_alert_fires_on_its_subject(
+    alertmanager, receiver
+):
+    """The inhibition of deploy/alertmanager/alertmanager.yml on the running Alertmanager: a warning about
+    trade_tariffs is suppressed by the critical tariff alert; a warning about defence is not."""
+    from samples import firing
+
+    from monitor.alerts.alertmanager import AlertmanagerSink
+
+    critical = firing(alert_id="c1", rule="tariff_strain_high", severity="critical", subject="trade_tariffs")
+    muted = firing(alert_id="w1", rule="trade_warning", severity="warning", subject="trade_tariffs")
+    other = firing(alert_id="w2", rule="defence_warning", severity="warning", subject="defence")
+    sink = AlertmanagerSink(alertmanager.url)
+    try:
+        for event in (critical, muted, other):
+            sink.submit(event)
+        alerts = wait_for(
+            "the three alerts in Alertmanager",
+            lambda: (
+                (a := by_name(alertmanager.alerts())).keys() >= {e.rule for e in (critical, muted, other)}
+                and a
+            ),
+            timeout=TIMEOUT,
+        )
+        (source,) = alerts["tariff_strain_high"]
+        assert alerts["trade_warning"][0]["status"] == {
+            "state": "suppressed",
+            "silencedBy": [],
+            "inhibitedBy": [source["fingerprint"]],
+        }
+        assert alerts["defence_warning"][0]["status"]["state"] == "active"
+        assert source["status"]["state"] == "active"
+        # Notified: one group per subject; the trade_tariffs group without the held-back warning.
+        receiver.wait(
+            lambda: (
+                {n["groupLabels"].get("subject") for n in receiver.notifications}
+                >= {"trade_tariffs", "defence"}
+            ),
+            timeout=TIMEOUT,
+        )
+        notified = {a["labels"]["alertname"] for a in receiver.alerts()}
+        assert notified == {"tariff_strain_high", "defence_warning"}
+    finally:
+        sink.close()

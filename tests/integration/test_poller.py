@@ -9,7 +9,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import jsonschema
 import pytest
 from feedserver import FeedServer
 from harness.topics import read_topic
+from harness.waiting import free_port
 from prometheus_client import CollectorRegistry
 
 from monitor.bus import topic_specs
@@ -92,12 +92,6 @@ def test_local_feeds_to_kafka_records(
     assert len(read_topic(kafka_bootstrap, topic)) == len(records)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _metrics(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         return str(response.read().decode())
@@ -107,7 +101,7 @@ def test_the_poller_stage_process(
     kafka_bootstrap: str, unique_name: Callable[[str], str], tmp_path: Path
 ) -> None:
     topic = unique_name("articles")
-    port = _free_port()
+    port = free_port()
     with FeedServer() as server:
         feeds = serve_fixtures(server)
         config = tmp_path / "monitor.yaml"
@@ -131,7 +125,7 @@ def test_the_poller_stage_process(
             MONITOR_POLLER__START_SPREAD="0s",
         )
         proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor.cli", "poller"],
+            [sys.executable, "-m", "pipelines.cli", "poller"],
             cwd=REPO,
             env=env,
             stdout=subprocess.PIPE,

@@ -16,7 +16,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -29,6 +28,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from harness.waiting import free_port
 from kafka import KafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry
 
@@ -167,12 +167,6 @@ def test_articles_in_scored_out_poison_to_deadletter(
         assert again.poll(timeout=1.0) == []
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(port: int, path: str) -> tuple[int, str]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
         return response.status, response.read().decode()
@@ -187,7 +181,7 @@ def test_scorer_process_killed_mid_stream_loses_nothing(
     bus = KafkaBus(settings.kafka)
     articles = [article(n) for n in range(300)]
     publish(bus, topics.articles, [(a.article_id, a.encode()) for a in articles])
-    port = _free_port()
+    port = free_port()
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("MONITOR_") and k != "KAFKA_BOOTSTRAP_SERVERS"
     }
@@ -207,7 +201,7 @@ def test_scorer_process_killed_mid_stream_loses_nothing(
 
     def start() -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "-m", "monitor.cli", "scorer"],
+            [sys.executable, "-m", "pipelines.cli", "scorer"],
             cwd=REPO,
             env=env,
             stdout=subprocess.PIPE,

@@ -115,7 +115,7 @@ def test_the_eval_command_on_the_heldout_split(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "monitor.cli",
+            "pipelines.cli",
             "eval",
             "--input",
             str(ROOT / "monitor/classify/data"),
@@ -262,7 +262,7 @@ def test_scoring_on_the_default_backend_never_imports_torch(tmp_path: Path) -> N
     )
     line = json.dumps({"id": "a", "title": ITEMS[0].title, "summary": ITEMS[0].summary})
     proc = subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "score", "--input", "-"],
+        [sys.executable, "-m", "pipelines.cli", "score", "--input", "-"],
         input=line + "\n",
         capture_output=True,
         text=True,
@@ -285,7 +285,15 @@ def test_monitor_score_skips_bad_lines_with_their_numbers_and_exits_1(tmp_path: 
     data = good[0] + b"\n\xff\xfe binary\n" + good[1] + b"\n"
     for strict, code in ((False, 1), (True, 2)):
         proc = subprocess.run(
-            [sys.executable, "-m", "monitor.cli", "score", "--input", "-", *(["--strict"] if strict else [])],
+            [
+                sys.executable,
+                "-m",
+                "pipelines.cli",
+                "score",
+                "--input",
+                "-",
+                *(["--strict"] if strict else []),
+            ],
             input=data,
             capture_output=True,
             env=env,

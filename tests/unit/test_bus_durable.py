@@ -15,8 +15,8 @@ from bus_contract import BusContract, assert_quiet, drain
 
 from monitor.bus import Bus, TopicSpec
 from monitor.bus.base import Message
+from monitor.bus.buslog import BusLog
 from monitor.bus.memory import InProcessBus
-from monitor.store.buslog import BusLog
 
 
 def open_bus(path, **kwargs) -> InProcessBus:
@@ -104,7 +104,7 @@ def test_a_killed_process_loses_no_acknowledged_record(tmp_path):
         from datetime import timedelta
         from monitor.bus.memory import InProcessBus
         from pathlib import Path
-        from monitor.store.buslog import BusLog
+        from monitor.bus.buslog import BusLog
         bus = InProcessBus(log=BusLog(Path({str(path)!r}), retention=timedelta(days=1)))
         with bus.producer() as producer:
             for i in range(50):

@@ -26,19 +26,22 @@ def unique_name() -> Callable[[str], str]:
 
 class TestInProcessBus(BusContract):
     def test_commit_after_losing_a_partition_fails_retriably(self, bus: Bus) -> None:
-        from monitor.bus.base import TopicSpec
+        from monitor.bus.base import TopicSpec, partition_for
 
         bus.create_topics([TopicSpec("t", 2)])
-        with bus.producer() as p:
-            p.publish("t", "x", b"1")
+        keys = [next(k for k in map(str, itertools.count()) if partition_for(k, 2) == p) for p in (0, 1)]
+        with bus.producer() as producer:
+            for key in keys:  # one record in each partition
+                producer.publish("t", key, b"1")
         a = bus.consumer(["t"], group_id="g")
         records = a.poll(timeout=0.1)
-        assert records
+        assert sorted(r.partition for r in records) == [0, 1]
         b = bus.consumer(["t"], group_id="g")  # rebalance: a keeps one partition only
+        assert len(a.assignment()) == 1
         lost = [r for r in records if (r.topic, r.partition) not in a.assignment()]
-        if lost:
-            with pytest.raises(BusError) as info:
-                a.commit(lost)
-            assert info.value.retriable
+        assert len(lost) == 1
+        with pytest.raises(BusError) as info:
+            a.commit(lost)
+        assert info.value.retriable
         a.close()
         b.close()

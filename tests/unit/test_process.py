@@ -53,7 +53,7 @@ def test_monitor_run_with_the_port_taken_stops_before_loading_the_model(
     env.update(PYTHONPATH=str(ROOT), MONITOR_METRICS__PORT=str(taken_port), MONITOR_LOG_LEVEL="INFO")
     started = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "run", "--once", "--feed", "http://127.0.0.1:9/feed.xml"],
+        [sys.executable, "-m", "pipelines.cli", "run", "--once", "--feed", "http://127.0.0.1:9/feed.xml"],
         env=env,
         cwd=tmp_path,
         capture_output=True,
@@ -125,7 +125,7 @@ def test_bad_command_line_input_is_one_clear_line(
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("MONITOR_", "KAFKA_"))}
     environ.update(PYTHONPATH=str(ROOT), MONITOR_METRICS__PORT="0", **env)
     proc = subprocess.run(
-        [sys.executable, "-m", "monitor.cli", *argv],
+        [sys.executable, "-m", "pipelines.cli", *argv],
         env=environ,
         cwd=tmp_path,
         capture_output=True,

@@ -189,7 +189,7 @@ def test_a_bad_webhook_url_is_a_config_error_that_hides_it(url):
 
 
 def test_a_bad_webhook_url_stops_the_cli_before_any_state_file(tmp_path, monkeypatch, capsys):
-    from monitor.cli import main
+    from pipelines.cli import main
 
     monkeypatch.setenv("MONITOR_ALERTER__WEBHOOK_URL", "ftp://admin:token@x")
     state = tmp_path / "state"

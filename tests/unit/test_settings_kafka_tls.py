@@ -164,7 +164,7 @@ def test_empty_variables_are_no_value() -> None:
 
 
 def test_a_mismatch_stops_the_cli_before_anything_runs(tmp_path: Path, monkeypatch, capsys) -> None:
-    from monitor.cli import main
+    from pipelines.cli import main
 
     monkeypatch.setenv(f"{K}SECURITY_PROTOCOL", "PLAINTEXT")
     monkeypatch.setenv(f"{K}SSL_CAFILE", str(tmp_path / "ca.pem"))

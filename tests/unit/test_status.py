@@ -151,7 +151,7 @@ def test_status_shows_the_stance_of_indian_and_us_outlets() -> None:
 
     scenario = scenarios.load("views_diverge")
     config = parse_config({"rules": scenario.rules}, source="views_diverge")
-    engine = AlertEngine(rules=config.rules, params=signal_params(config))
+    engine = AlertEngine(rules=config.rules, params=signal_params(config.signals, config.rules))
     for article in scenario.articles:
         engine.ingest(article, partition="p0")
     engine.end_of_input()  # everything read is all there is: evaluate past the last article

@@ -92,15 +92,20 @@ def settings_for(state_dir: Path) -> Settings:
     )
 
 
-def test_the_stage_publishes_every_alert_on_the_alert_topic_and_copies_on_the_routed_ones(tmp_path):
-    config = config_with(ROUTES)
-    settings = settings_for(tmp_path)
-    bus = InProcessBus(clock=NOW.timestamp)
+def with_scenario(bus: InProcessBus, settings: Settings, config) -> InProcessBus:
+    """``bus`` with the pipeline's and the routed topics, and tariff_shock on the scored topic."""
     bus.create_topics(topic_specs(settings, routed=routed_topics(config.routes)))
     scenario = scenarios.load("tariff_shock")
     bus.producer().publish_all(
         [Message(settings.kafka.topics.scored, a.article_id, a.encode()) for a in scenario.articles]
     )
+    return bus
+
+
+def test_the_stage_publishes_every_alert_on_the_alert_topic_and_copies_on_the_routed_ones(tmp_path):
+    config = config_with(ROUTES)
+    settings = settings_for(tmp_path)
+    bus = with_scenario(InProcessBus(clock=NOW.timestamp), settings, config)
     stage = build_alerter(settings, config, bus, CollectorRegistry(), **FAST)
     while stage.runner.step():
         pass
@@ -123,6 +128,57 @@ def test_the_stage_publishes_every_alert_on_the_alert_topic_and_copies_on_the_ro
     again.close()
     assert {t: len(bus.records(t)) for t in before} == before
     assert len({ledger_key(decode_alert(v)) for _, v in everything}) == 6
+
+
+class Crash(Exception):
+    """Stands for kill -9 at a chosen point."""
+
+
+class _DiesBetweenAcks(InProcessBus):
+    """A bus whose producers, the first time a batch holds routed copies, publish everything but the
+    copies and then die: kill -9 after ``news.alerts`` acknowledged an alert, before its copies were."""
+
+    died = False
+
+    def producer(self):
+        inner = super().producer()
+        bus = self
+
+        class Producer:
+            def publish_all(self, messages):
+                copies = [m for m in messages if m.topic.startswith("news.alerts.")]
+                if copies and not bus.died:
+                    bus.died = True
+                    inner.publish_all([m for m in messages if m not in copies])
+                    raise Crash
+                inner.publish_all(messages)
+
+            def __getattr__(self, name):
+                return getattr(inner, name)
+
+        return Producer()
+
+
+def test_a_crash_between_the_alert_and_its_copies_publishes_the_copies_after_the_restart(tmp_path):
+    config = config_with(ROUTES)
+    settings = settings_for(tmp_path)
+    bus = with_scenario(_DiesBetweenAcks(clock=NOW.timestamp), settings, config)
+    stage = build_alerter(settings, config, bus, CollectorRegistry(), **FAST)
+    with pytest.raises(Crash):
+        while stage.runner.step():
+            pass
+    stage.close()
+    assert bus.died and bus.records("news.alerts") and not bus.records("news.alerts.critical")
+    restarted = build_alerter(settings, config, bus, CollectorRegistry(), **FAST)
+    while restarted.runner.step():
+        pass
+    restarted.close()
+    everything = [(r.key, r.value) for r in bus.records("news.alerts")]
+    assert len({ledger_key(decode_alert(v)) for _, v in everything}) == len(everything) == 6
+    for topic in routed_topics(config.routes):
+        copies = sorted((r.key, r.value) for r in bus.records(topic))
+        expected = sorted((k, v) for k, v in everything if topic in route(config.routes, decode_alert(v)))
+        assert copies == expected, topic  # none lost, none twice
 
 
 class _KafkaLikeBus(InProcessBus):

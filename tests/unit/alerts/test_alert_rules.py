@@ -28,6 +28,7 @@ def test_default_rule_set_validates_and_covers_the_issue():
     names = {r.name: r for r in config.rules}
     assert set(names) == {
         "tariff_strain_high",
+        "tariff_shock",
         "trade_cooperation_surge",
         "relationship_shift",
         "critical_minerals_surge",
@@ -38,6 +39,7 @@ def test_default_rule_set_validates_and_covers_the_issue():
     assert names["trade_cooperation_surge"].kind == "change"
     assert names["relationship_shift"].subject == "overall"
     assert names["critical_minerals_surge"].kind == "anomaly"
+    assert names["tariff_shock"].kind == "burst"
     assert names["tariff_strain_high"].for_ == timedelta(minutes=30)
     assert names["tariff_strain_high"].renotify == timedelta(hours=12)
 

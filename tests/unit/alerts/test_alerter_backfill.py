@@ -73,7 +73,8 @@ def test_a_first_start_shows_the_past_week_and_notifies_nothing(tmp_path):
 
     # A week of signals, at the ticks the articles were published, none after the start. Folded in: what
     # lies within the longest span the rules look at (the 7d baseline of a 24h window: 8 days).
-    span = signal_params(load_config(None)).span
+    default = load_config(None)
+    span = signal_params(default.signals, default.rules).span
     assert span == timedelta(days=8)
     first_published = min(a.published_at for a in articles if POLL - a.published_at < span)
     assert first_published <= min(s.at for s in signals) <= first_published + timedelta(minutes=5)
@@ -108,7 +109,8 @@ def test_without_backfill_the_back_catalogue_beyond_the_lateness_is_dropped(tmp_
 def test_after_the_backfill_alerting_is_live(tmp_path):
     articles = back_catalogue()
     settings, bus, stage, _, registry = first_start(tmp_path, articles, backfill=True)
-    span = signal_params(load_config(None)).span
+    default = load_config(None)
+    span = signal_params(default.signals, default.rules).span
     beyond = sum(1 for a in articles if POLL - a.published_at >= span)  # too old even for the backfill
     try:
         # An old article arriving after the start is late again, and dropped like any other.

@@ -30,7 +30,7 @@ def comparable(state: EngineState):
 def test_incremental_saves_load_back_exactly(tmp_path):
     scenario = scenarios.load("tariff_shock")
     config = load_config(None)
-    engine = AlertEngine(rules=config.rules, params=signal_params(config))
+    engine = AlertEngine(rules=config.rules, params=signal_params(config.signals, config.rules))
     store = AlerterStore(tmp_path / "alerter.sqlite3")
     saved = store.load()
     assert comparable(saved) == comparable(EngineState())
@@ -54,7 +54,7 @@ def test_incremental_saves_load_back_exactly(tmp_path):
 def test_a_restored_engine_continues_exactly_like_the_original(tmp_path):
     scenario = scenarios.load("trade_deal")
     config = load_config(None)
-    params = signal_params(config)
+    params = signal_params(config.signals, config.rules)
     original = AlertEngine(rules=config.rules, params=params)
     half = len(scenario.articles) // 2
     for article in scenario.articles[:half]:

@@ -11,9 +11,9 @@ import pytest
 
 from monitor.bus.base import Message
 from monitor.bus.memory import InProcessBus
-from monitor.cli import main
 from monitor.events import AlertFiring, AlertResolved
 from pipelines.alerttools import format_text, matches, tail_alerts
+from pipelines.cli import main
 
 T = datetime(2025, 8, 4, 7, 55, tzinfo=UTC)
 TOPIC = "news.alerts"

@@ -10,7 +10,8 @@ from feedtest import FIXTURES
 
 from monitor.feeds.cluster import StoryIndex, title_terms
 from monitor.feeds.parse import parse_feed
-from monitor.store.feeds import FeedState, FeedStore
+from monitor.feeds.state import FeedState
+from monitor.store.feeds import FeedStore
 
 T = datetime(2026, 2, 3, 6, 0, tzinfo=UTC)
 WIRE_FILES = ("wire-outlet-a.xml", "wire-outlet-b.xml", "wire-outlet-c.atom")

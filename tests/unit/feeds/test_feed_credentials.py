@@ -17,8 +17,8 @@ from monitor.config import parse_config
 from monitor.errors import ConfigError
 from monitor.events import ArticleFetched, decode
 from monitor.feeds.model import FeedConfig
-from monitor.feeds.urls import RedactUrlArgs, redact_text, redact_url, split_credentials, url_secrets
 from monitor.settings import Settings
+from monitor.urls import RedactUrlArgs, redact_text, redact_url, split_credentials, url_secrets
 from pipelines.feedtools import check
 from pipelines.run import feeds_from_urls
 

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from feedserver import FeedServer, rss_feed
 
-from monitor.feeds.fetch import HostLimiter, HttpxFetcher, classify_status, parse_max_age, parse_retry_after
+from monitor.feeds.fetch import classify_status, parse_max_age, parse_retry_after
+from monitor.feeds.http import HostLimiter, HttpxFetcher
 
 NOW = datetime(2026, 2, 3, 6, 0, tzinfo=UTC)
 BODY = rss_feed([{"title": "India, US talk", "link": "https://n.example/1"}])
@@ -75,7 +76,8 @@ def test_the_limit_is_per_host() -> None:
 
 def test_host_key() -> None:
     assert HostLimiter.host_of("https://A.example:8443/x") == "a.example:8443"
-    assert HostLimiter.host_of("https://a.example/x") == "a.example:"
+    assert HostLimiter.host_of("https://a.example/x") == HostLimiter.host_of("https://a.example:443/y")
+    assert HostLimiter.host_of("https://a.example/x") == "a.example:443"
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from feedtest import FIXTURES
 
 from monitor.errors import FetchError
 from monitor.feeds.parse import defuse, normalise_language, parse_feed
-from monitor.feeds.urls import article_id_for_url
+from monitor.urls import article_id_for_url
 
 NOW = datetime(2026, 2, 3, 6, 0, tzinfo=UTC)
 

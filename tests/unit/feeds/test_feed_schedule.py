@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.feeds.fetch import OUTCOMES
 from monitor.feeds.schedule import RETRY_AFTER_CEILING, SchedulePolicy, next_poll
+from monitor.outcomes import OUTCOMES
 
 NOW = datetime(2026, 2, 3, 6, 0, tzinfo=UTC)
 M = timedelta(minutes=1)

@@ -325,7 +325,7 @@ def test_the_real_cli(tmp_path: Path) -> None:
     """The console script itself: JSON lines on stdout, one error line per bad feed, the exit status."""
     good, bad = _find("livemint.xml"), _find("rss_empty_document.xml")
     run = subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "feeds", "check", str(good)],
+        [sys.executable, "-m", "pipelines.cli", "feeds", "check", str(good)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -337,7 +337,7 @@ def test_the_real_cli(tmp_path: Path) -> None:
     mint = [e for e in lines if "currency" in e["title"].lower()]
     assert mint and mint[0]["relevance_hint"] >= 0.5  # "US takes India off watchlist for currency practices"
     run = subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "feeds", "check", str(bad), str(good)],
+        [sys.executable, "-m", "pipelines.cli", "feeds", "check", str(bad), str(good)],
         capture_output=True,
         text=True,
         timeout=60,

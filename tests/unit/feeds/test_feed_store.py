@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.errors import ConfigError
-from monitor.store.feeds import FeedState, FeedStore
+from monitor.errors import ConfigError, StoreError
+from monitor.feeds.state import FeedState
+from monitor.store.feeds import FeedStore
 
 T = datetime(2026, 2, 3, 6, 0, tzinfo=UTC)
 
@@ -71,9 +72,10 @@ def test_prune_by_last_seen(tmp_path: Path) -> None:
 def test_a_failed_commit_leaves_nothing(tmp_path: Path) -> None:
     store = FeedStore(tmp_path / "p.sqlite3")
     state = FeedState(feed_id="f", url="https://f.example/", created_at=T)
-    with pytest.raises(sqlite3.Error):
+    with pytest.raises(StoreError, match=r"poller state .*p\.sqlite3") as info:
         # a non-bindable id fails in the middle of the transaction
         store.commit(state, now=T, new_ids=["a", object()])  # type: ignore[list-item]
+    assert isinstance(info.value.__cause__, sqlite3.Error)
     assert store.load("f") is None
     assert store.seen(["a"]) == set()
     store.commit(state, now=T, new_ids=["a"])  # and the store still works

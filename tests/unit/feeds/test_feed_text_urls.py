@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from monitor.feeds.text import clean_text, truncate
-from monitor.feeds.urls import (
+from monitor.urls import (
     article_id_for_content,
     article_id_for_guid,
     article_id_for_url,

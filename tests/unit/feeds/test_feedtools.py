@@ -13,9 +13,9 @@ from feedserver import FeedServer, rss_feed
 from feedtest import FIXTURES
 
 from monitor.config import load_config
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, OpmlError
 from monitor.events import ArticleFetched, decode
-from monitor.feeds.opml import OpmlError, read_opml
+from monitor.feeds.opml import read_opml
 from monitor.settings import Settings
 from pipelines.feedtools import check, import_opml
 

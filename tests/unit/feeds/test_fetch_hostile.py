@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 from feedserver import FeedServer, rss_feed
 
-from monitor.feeds.fetch import BoundedDecoder, HttpxFetcher, is_public_address
+from monitor.feeds.http import BoundedDecoder, HttpxFetcher, is_public_address
 
 BODY = rss_feed([{"title": "India, US talk", "link": "https://n.example/1"}])
 LIMIT = 1024 * 1024

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from feedserver import FeedServer, rss_feed
 from feedtest import PollerRig, feed
+from harness.waiting import wait_for
 
 BODY = rss_feed([{"title": "India, US talk", "link": "https://n.example/1"}])
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 def test_start_polls_every_feed_and_reschedules_from_the_outcome(
@@ -31,12 +23,20 @@ def test_start_polls_every_feed_and_reschedules_from_the_outcome(
     rig.poller.start()
     try:
         assert rig.poller.running
-        wait_for(lambda: feed_server.hits("/ok") >= 1 and feed_server.hits("/limited") >= 1)
         wait_for(
-            lambda: rig.poller.store.load("ok") is not None and rig.poller.store.load("limited") is not None
+            "a poll of each feed",
+            lambda: feed_server.hits("/ok") >= 1 and feed_server.hits("/limited") >= 1,
+            timeout=10,
         )
         wait_for(
-            lambda: all(when > before + timedelta(minutes=10) for when in rig.poller.scheduled().values())
+            "both feeds' state saved",
+            lambda: rig.poller.store.load("ok") is not None and rig.poller.store.load("limited") is not None,
+            timeout=10,
+        )
+        wait_for(
+            "both feeds rescheduled from their outcomes",
+            lambda: all(when > before + timedelta(minutes=10) for when in rig.poller.scheduled().values()),
+            timeout=10,
         )
         scheduled = rig.poller.scheduled()
         ok_state, limited_state = rig.poller.store.load("ok"), rig.poller.store.load("limited")

@@ -133,7 +133,9 @@ def test_the_alerter_state_keeps_the_viewpoint_and_upgrades_an_older_file(tmp_pa
     db.close()
     store = AlerterStore(path)
     assert store.load().signals.articles["old"].viewpoint == "international"
-    engine = AlertEngine(rules=config.rules, params=signal_params(config), state=store.load())
+    engine = AlertEngine(
+        rules=config.rules, params=signal_params(config.signals, config.rules), state=store.load()
+    )
     before = engine.checkpoint()
     for a in scenario.articles[:6]:
         engine.ingest(a, partition="p0")

@@ -9,6 +9,7 @@ retention are pruned when the log is opened.
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 import threading
 import time
@@ -16,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import IO
 
 from monitor.bus.base import Record
 from monitor.errors import BusError
@@ -55,6 +57,7 @@ class BusLog:
         self.volatile_topics = frozenset(volatile_topics)
         self._retention = retention
         self._lock = threading.Lock()
+        self._owner = _claim(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -62,6 +65,7 @@ class BusLog:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
+            self._owner.close()
             raise BusError(f"cannot open the bus log {path}: {exc}") from exc
 
     def _write(self, statements: Iterable[tuple[str, tuple[object, ...]]]) -> None:
@@ -131,6 +135,27 @@ class BusLog:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            self._owner.close()  # gives the claim up
+
+
+def _claim(path: Path) -> IO[bytes]:
+    """Claim ``path`` for this process (an exclusive lock on ``<path>.lock``, released on close or when
+    the process ends, kill -9 included): each process keeps its own copy of the log in memory and appends
+    at the offsets it knows, so a second writer would collide with the first."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        owner = path.with_name(path.name + ".lock").open("ab")
+    except OSError as exc:
+        raise BusError(f"cannot open the bus log {path}: {exc}") from exc
+    try:
+        fcntl.flock(owner.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        owner.close()
+        raise BusError(
+            f"the bus log {path} is in use by another process (a `monitor run` on this state folder?): "
+            "stop it first, or read the state read-only (`monitor status`, `monitor eval-alerts`)"
+        ) from exc
+    return owner
 
 
 def read_topic(path: Path, topic: str) -> list[Record]:
