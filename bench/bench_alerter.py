@@ -6,6 +6,7 @@ default rules over 3 partitions in batches of 100, as a replay of ``news.scored`
 
     .venv/bin/python bench/bench_alerter.py                  # 30 days x 300 articles
     .venv/bin/python bench/bench_alerter.py --days 7 --per-day 1000
+    .venv/bin/python bench/bench_alerter.py --viewpoints    # feeds split india / us / international
 
 Prints articles/s, evaluation ticks/s (5-minute ticks), alert and signal events, CPU seconds, peak RSS.
 """
@@ -33,6 +34,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--per-day", type=int, default=300)
+    parser.add_argument(
+        "--viewpoints",
+        action="store_true",
+        help="stories from Indian, US and international outlets in equal parts (default: all international)",
+    )
     args = parser.parse_args()
     rng = random.Random(1)
     start = datetime(2025, 6, 1, tzinfo=UTC)
@@ -47,6 +53,8 @@ def main() -> None:
             "stance": round(rng.uniform(-0.8, 0.8), 2),
             "topics": rng.sample(TOPICS, rng.choice([1, 1, 2])),
         }
+        if args.viewpoints:
+            spec["viewpoint"] = ("india", "us", "international")[(i // 3) % 3]
         articles.append(article(start, spec, index=i))
     articles.sort(key=lambda a: a.scored_at)
     config = load_config(None)
@@ -56,7 +64,11 @@ def main() -> None:
     alerts = sum(isinstance(o, AlertFiring | AlertResolved) for o in out)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
-    print(f"settings: {args.days} days x {args.per_day} articles/day, default rules, 3 partitions, batch 100")
+    split = ", viewpoints india/us/international" if args.viewpoints else ""
+    print(
+        f"settings: {args.days} days x {args.per_day} articles/day, default rules, 3 partitions, "
+        f"batch 100{split}"
+    )
     print(
         f"{len(articles)} articles: {wall:.1f} s wall, {cpu:.1f} s CPU, "
         f"{len(articles) / wall:.0f} articles/s, "

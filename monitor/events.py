@@ -50,6 +50,16 @@ STANCE_LABELS: tuple[StanceLabel, ...] = ("strain", "cooperation", "neutral")
 
 Severity = Literal["info", "warning", "critical"]
 
+Viewpoint = Literal["india", "us", "international"]
+"""Where an outlet reads the relationship from (a feed's ``viewpoint`` in ``monitor.yaml``)."""
+VIEWPOINTS: tuple[Viewpoint, ...] = ("india", "us", "international")
+DEFAULT_VIEWPOINT: Viewpoint = "international"
+"""The viewpoint of a feed that declares none, and of records written before the field existed: an
+outlet not known to be Indian or American takes neither side of a divergence."""
+ALL_VIEWPOINTS: Literal["all"] = "all"
+"""The viewpoint of a signal computed over every outlet (the signals as they were before the split)."""
+SignalViewpoint = Literal["india", "us", "international", "all"]
+
 
 def _to_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
@@ -126,6 +136,8 @@ class Source(BaseModel):
     feed_id: str
     name: str
     url: str
+    viewpoint: Viewpoint = DEFAULT_VIEWPOINT
+    """The feed's declared viewpoint; records written before the field existed read as the default."""
 
 
 class _ArticleFields(Event):
@@ -203,10 +215,16 @@ class SignalUpdated(Event):
     articles: Integer = Field(ge=0)
     stories: Integer = Field(ge=0)
     at: UtcDatetime
+    viewpoint: SignalViewpoint = ALL_VIEWPOINTS
+    """Whose outlets the point counts: one viewpoint, or ``all`` (every outlet; also records written
+    before the split)."""
 
     @property
     def key(self) -> str:
-        return f"{self.signal}/{self.topic}/{self.window}"
+        """``signal/topic/window``, with ``/viewpoint`` appended for a single viewpoint (the keys of the
+        ``all`` points are those written before the split, so the compacted topic keeps them)."""
+        base = f"{self.signal}/{self.topic}/{self.window}"
+        return base if self.viewpoint == ALL_VIEWPOINTS else f"{base}/{self.viewpoint}"
 
 
 class AlertEvidence(BaseModel):
@@ -223,6 +241,8 @@ class AlertEvidence(BaseModel):
     """The story (near-duplicate cluster) this article represents; empty in records written before."""
     outlets: Integer = Field(default=0, ge=0)
     """How many outlets (distinct sources) carried the story in the rule's window; 0: not recorded."""
+    viewpoint: Viewpoint = DEFAULT_VIEWPOINT
+    """The viewpoint of the feed the article came from (the default in records written before)."""
 
 
 class _AlertFields(Event):

@@ -308,6 +308,14 @@ class AlerterMetrics:
             namespace=NAMESPACE,
             registry=registry,
         )
+        self.viewpoint_signal_value = Gauge(
+            "viewpoint_signal_value",
+            "Latest value of a signal (stance_index, volume, stories) over one viewpoint's outlets "
+            "(india, us, international) per topic and window.",
+            ["signal", "topic", "window", "viewpoint"],
+            namespace=NAMESPACE,
+            registry=registry,
+        )
         self.alerts = Counter(
             "alerts",
             "Alert lifecycle events published (firing includes re-notifications).",

@@ -7,18 +7,19 @@ local state (embedded mode) or from ``news.signals`` and ``news.alerts`` (Kafka)
 Per subject (every topic, then ``overall``): the stance index over the short and the long window (24h and
 7d when configured, else the shortest and the longest), its direction (the short window against the long
 one as the baseline: ``rising`` toward cooperation, ``falling`` toward strain, ``steady`` within
-:data:`STEADY` of it), the articles and distinct stories in both windows, and the alerts firing about it.
+:data:`STEADY` of it), the articles and distinct stories in both windows, the short window's stance index
+over the Indian and over the US outlets, and the alerts firing about it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.events import AlertFiring, format_time
-from monitor.signals import SUBJECTS
+from monitor.events import ALL_VIEWPOINTS, AlertFiring, format_time
+from monitor.signals import SPLIT_VIEWPOINTS, SUBJECTS
 from monitor.signals.engine import SignalRecord, signal_key
 from monitor.signals.windows import window_label
 
@@ -47,6 +48,8 @@ class SubjectStatus:
     change: float | None
     """The short window's stance index minus the long one's."""
     firing: tuple[AlertFiring, ...]
+    viewpoints: Mapping[str, WindowFigures] = field(default_factory=dict)
+    """The short window over each viewpoint's outlets (``india``, ``us``)."""
 
 
 @dataclass(frozen=True)
@@ -93,10 +96,10 @@ def build_status(
     short, long = status_windows(windows)
     alerts = sorted(firing, key=lambda a: (_SEVERITY_ORDER.get(a.severity, 9), a.started_at, a.rule))
 
-    def figures(subject: str, window: str) -> WindowFigures:
-        stance = signals.get(signal_key("stance_index", subject, window))
-        volume = signals.get(signal_key("volume", subject, window))
-        stories = signals.get(signal_key("stories", subject, window))
+    def figures(subject: str, window: str, viewpoint: str = ALL_VIEWPOINTS) -> WindowFigures:
+        stance = signals.get(signal_key("stance_index", subject, window, viewpoint))
+        volume = signals.get(signal_key("volume", subject, window, viewpoint))
+        stories = signals.get(signal_key("stories", subject, window, viewpoint))
         record = stance or volume or stories
         return WindowFigures(
             stance_index=None if stance is None else stance[0],
@@ -109,7 +112,8 @@ def build_status(
         s, lg = figures(subject, short), figures(subject, long)
         direction, change = direction_of(s.stance_index, lg.stance_index)
         about = tuple(a for a in alerts if a.subject == subject)
-        rows.append(SubjectStatus(subject, s, lg, direction, change, about))
+        split: dict[str, WindowFigures] = {v: figures(subject, short, v) for v in SPLIT_VIEWPOINTS}
+        rows.append(SubjectStatus(subject, s, lg, direction, change, about, split))
     return Status(source, as_of, short, long, tuple(rows), tuple(alerts))
 
 
@@ -125,6 +129,7 @@ def format_text(status: Status) -> str:
     header = (
         f"{'subject':<18} {'stance ' + s:>11} {'stance ' + lg:>11} {'direction':>17} "
         f"{'articles ' + s:>13} {'stories ' + s:>12} {'stories ' + lg:>11} {'firing':>6}"
+        + "".join(f" {v + ' ' + s:>10}" for v in SPLIT_VIEWPOINTS)
     )
     lines.append(header)
     for row in status.subjects:
@@ -132,7 +137,7 @@ def format_text(status: Status) -> str:
         lines.append(
             f"{row.subject:<18} {_num(row.short.stance_index):>11} {_num(row.long.stance_index):>11} "
             f"{direction:>17} {row.short.articles:>13} {row.short.stories:>12} {row.long.stories:>11} "
-            f"{len(row.firing):>6}"
+            f"{len(row.firing):>6}" + "".join(f" {_num(f.stance_index):>10}" for f in row.viewpoints.values())
         )
     lines.append("")
     if not status.firing:
@@ -163,6 +168,7 @@ def to_json(status: Status) -> dict[str, Any]:
                 "direction": row.direction,
                 "change": row.change,
                 "firing": [a.alert_id for a in row.firing],
+                "viewpoints": {v: {status.short_window: window(f)} for v, f in row.viewpoints.items()},
             }
             for row in status.subjects
         ],

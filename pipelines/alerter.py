@@ -58,6 +58,7 @@ from monitor.bus.stage import BatchResult, Failure, Item, StageRunner
 from monitor.config import DEFAULT_CONFIG, MonitorConfig, load_config
 from monitor.errors import BusError, ConfigError, DecodeError
 from monitor.events import (
+    ALL_VIEWPOINTS,
     AlertFiring,
     AlertResolved,
     ArticleScored,
@@ -68,7 +69,7 @@ from monitor.events import (
 )
 from monitor.metrics import AlerterMetrics, StageMetrics, build_info
 from monitor.settings import Settings
-from monitor.signals.engine import Ingested, SignalParams
+from monitor.signals.engine import Ingested, SignalParams, parse_signal_key
 from monitor.signals.windows import duration_us, from_us, to_us, window_label
 from monitor.store.alerts import AlerterStore
 from pipelines.process import claim_metrics_port, require_kafka, serving_metrics, stop_on_signals
@@ -589,7 +590,7 @@ class AlerterStage:
         if effects.dropped:
             self.metrics.late_articles.labels("dropped").inc(effects.dropped)
         for _message, update in effects.signals:
-            self._set_signal(update.signal, update.topic, update.window, update.value)
+            self._set_signal(update.signal, update.topic, update.window, update.viewpoint, update.value)
         for message, event in effects.alerts:
             key = ledger_key(event)
             self._ledger.add(key)
@@ -616,10 +617,14 @@ class AlerterStage:
         if self._on_alert is not None:
             self._on_alert(event)
 
-    def _set_signal(self, signal_name: str, topic: str, window: str, value: float | None) -> None:
-        self.metrics.signal_value.labels(signal_name, topic, window).set(
-            float("nan") if value is None else value
-        )
+    def _set_signal(
+        self, signal_name: str, topic: str, window: str, viewpoint: str, value: float | None
+    ) -> None:
+        number = float("nan") if value is None else value
+        if viewpoint == ALL_VIEWPOINTS:
+            self.metrics.signal_value.labels(signal_name, topic, window).set(number)
+        else:
+            self.metrics.viewpoint_signal_value.labels(signal_name, topic, window, viewpoint).set(number)
 
     def _export_rule_states(self) -> None:
         for rule in self._rules:
@@ -628,8 +633,7 @@ class AlerterStage:
 
     def _export_state(self) -> None:
         for key, (value, _articles, _stories) in self.engine.state.signals.published.items():
-            signal_name, topic, window = key.split("/")
-            self._set_signal(signal_name, topic, window, value)
+            self._set_signal(*parse_signal_key(key), value)
         self._export_rule_states()
 
     def _publish_outputs(self, outputs: Sequence[Output]) -> list[AlertEvent]:

@@ -114,3 +114,37 @@ UNRELATED = [
         "twentieth year.",
     ),
 ]
+
+TRADE_COOPERATION = [
+    (
+        "India and US close in on first tranche of bilateral trade agreement",
+        "Negotiators from New Delhi and Washington said they had resolved most issues in the first phase of "
+        "the India-US trade deal, with tariff cuts on farm goods and industrial products to follow.",
+    ),
+    (
+        "India-US trade talks make strong progress, commerce minister says",
+        "The commerce minister said talks with the United States were moving fast and both sides had agreed "
+        "to lower duties and expand market access, calling the partnership a win for exporters.",
+    ),
+    (
+        "US agrees to cut tariffs on Indian goods as trade deal nears",
+        "Washington will reduce duties on Indian textiles, gems and engineering goods under the emerging "
+        "bilateral trade pact, officials said, welcoming closer economic cooperation with New Delhi.",
+    ),
+    (
+        "Indian exporters welcome breakthrough in trade negotiations with America",
+        "Export councils in Mumbai and Chennai hailed the agreement reached with US negotiators on market "
+        "access, saying lower American tariffs would boost orders and jobs in India.",
+    ),
+    (
+        "India and the United States sign pact to double bilateral trade by 2030",
+        "The two governments signed a framework to deepen trade and investment ties, cut tariffs and ease "
+        "rules for businesses, in what both sides called a new chapter of the partnership.",
+    ),
+    (
+        "New Delhi and Washington agree on tariff relief for Indian steel and aluminium",
+        "Under a deal announced by both governments, the US will lift the additional duties on Indian steel "
+        "and aluminium while India lowers tariffs on American farm products.",
+    ),
+]
+"""Cooperative India-US trade news (a deal near, tariffs cut): how an upbeat outlet might read the week."""

@@ -43,6 +43,8 @@ class Observation:
     articles past its stance level."""
     outlets: int | None = None
     """Burst rules: the distinct outlets among those articles."""
+    sides: tuple[WindowStats, WindowStats] | None = None
+    """For a divergence rule: the statistics over each viewpoint's outlets (in ``between`` order)."""
 
 
 def _r(value: float | None) -> float | None:
@@ -63,6 +65,8 @@ def observe(
         return _threshold(rule, stats, enough)
     if rule.change is not None:
         return _change(rule, view, stats, enough, episode)
+    if rule.divergence is not None:
+        return _divergence(rule, view, stats, episode)
     if rule.burst is not None:
         return _burst(rule, view, enough)
     return _anomaly(rule, view, stats, enough, coverage_start_us)
@@ -153,3 +157,24 @@ def _anomaly(
     fire = current >= threshold and enough
     hold = current >= mean + c.clear_level * spread
     return Observation(current, _r(threshold), _r(mean), fire, hold, "up", stats)
+
+
+def _divergence(rule: RuleConfig, view: TickView, stats: WindowStats, episode: Side | None) -> Observation:
+    """Two viewpoints against each other, as a change rule sets a window against its baseline: ``value`` is
+    the first viewpoint's, ``baseline`` the second's, ``threshold`` the level the first must reach
+    (``baseline`` plus or minus ``delta``); direction ``up`` when the first reads higher."""
+    c = rule.divergence
+    assert c is not None
+    length = duration_us(rule.window)
+    first, second = (view.stats(rule.subject, length, viewpoint=v) for v in c.between)
+    sides = (first, second)
+    mine, theirs = first.value(rule.signal), second.value(rule.signal)
+    if mine is None or theirs is None:
+        return Observation(mine, None, theirs, False, False, episode or "up", stats, sides=sides)
+    gap = mine - theirs
+    side: Side = episode or ("up" if gap >= 0 else "down")
+    sign = 1.0 if side == "up" else -1.0
+    enough = first.stories >= rule.min_stories and second.stories >= rule.min_stories
+    fire = abs(gap) >= c.delta and enough
+    hold = sign * gap >= c.clear_level
+    return Observation(mine, _r(theirs + sign * c.delta), theirs, fire, hold, side, stats, sides=sides)

@@ -26,9 +26,19 @@ SIGNAL_NAMES: dict[str, str] = {
 }
 
 
+VIEWPOINT_NAMES: dict[str, str] = {
+    "india": "Indian outlets",
+    "us": "US outlets",
+    "international": "international outlets",
+}
+
+
 def evidence(rule: RuleConfig, obs: Observation, *, count: int) -> list[AlertEvidence]:
     """The ``count`` stories that best show why the rule fired, most telling first: each story once (its
-    most relevant copy), with the number of outlets that carried it."""
+    most relevant copy), with the number of outlets that carried it. A divergence rule shows the top story
+    of each side instead (see :func:`divergence_evidence`)."""
+    if rule.divergence is not None:
+        return divergence_evidence(rule, obs)
     reps = list(obs.stats.representatives)
     if rule.burst is not None:  # the most telling stories of the burst first
         sign = 1.0 if obs.direction == "down" else -1.0
@@ -43,6 +53,25 @@ def evidence(rule: RuleConfig, obs: Observation, *, count: int) -> list[AlertEvi
     return [_evidence(a, obs.stats.outlets.get(a.story_id, 1)) for a in reps[:count]]
 
 
+def divergence_evidence(rule: RuleConfig, obs: Observation) -> list[AlertEvidence]:
+    """The top story of each side, in ``between`` order: on the side that reads higher, its story with the
+    highest stance for ``stance_index`` (most cooperative) or the most strained for ``strained_share``; on
+    the other side the opposite. A side without stories shows none."""
+    if obs.sides is None:
+        return []
+    first_higher = obs.direction == "up"
+    out = []
+    for stats, higher in zip(obs.sides, (first_higher, not first_higher), strict=True):
+        # sign -1 puts the highest stance first.
+        sign = -1.0 if higher == (rule.signal == "stance_index") else 1.0
+        reps = sorted(
+            stats.representatives, key=lambda a: (sign * a.stance, -a.relevance, -a.event_us, a.article_id)
+        )
+        if reps:
+            out.append(_evidence(reps[0], stats.outlets.get(reps[0].story_id, 1)))
+    return out
+
+
 def _evidence(article: Article, outlets: int) -> AlertEvidence:
     return AlertEvidence(
         article_id=article.article_id,
@@ -52,6 +81,7 @@ def _evidence(article: Article, outlets: int) -> AlertEvidence:
         evidence=article.evidence,
         story_id=article.story_id,
         outlets=outlets,
+        viewpoint=article.viewpoint,
     )
 
 
@@ -81,6 +111,8 @@ def firing_summary(rule: RuleConfig, obs: Observation, items: list[AlertEvidence
     value = _fmt(rule.signal, obs.value)
     threshold = _fmt(rule.signal, obs.threshold)
     still = "" if obs.fire else "still "
+    if rule.divergence is not None:
+        return _divergence_summary(rule, obs, items, subject=subject, signal=signal, still=still)
     if rule.threshold is not None:
         where = "above" if rule.threshold.direction == "up" else "below"
         if obs.fire:
@@ -122,12 +154,55 @@ def firing_summary(rule: RuleConfig, obs: Observation, items: list[AlertEvidence
     return f"{head}, {_lead(obs, items)}."
 
 
+def _reading(signal: str, value: float | None) -> str:
+    if signal == "stance_index" and value is not None:
+        if value <= -0.2:
+            return f"as strain ({_fmt(signal, value)})"
+        if value >= 0.2:
+            return f"as cooperation ({_fmt(signal, value)})"
+        return f"as neutral ({_fmt(signal, value)})"
+    return f"at {_fmt(signal, value)}"
+
+
+def _divergence_summary(
+    rule: RuleConfig, obs: Observation, items: list[AlertEvidence], *, subject: str, signal: str, still: str
+) -> str:
+    c = rule.divergence
+    assert c is not None and obs.sides is not None
+    names = [VIEWPOINT_NAMES.get(v, v) for v in c.between]
+    values = (obs.value, obs.baseline)
+    parts = [
+        f"{name} read it {_reading(rule.signal, value)} across {stats.stories} "
+        f"{'story' if stats.stories == 1 else 'stories'}"
+        for name, value, stats in zip(names, values, obs.sides, strict=True)
+    ]
+    gap = abs((obs.value or 0.0) - (obs.baseline or 0.0))
+    head = (
+        f"{subject}: {parts[0]}, {parts[1]}: the {window_label(rule.window)} {signal} is {still}{gap:.2f} "
+        f"apart (alert level {c.delta:.2f})"
+    )
+    names_by_viewpoint = dict(zip(c.between, names, strict=True))
+    led = [f"\u201c{i.title}\u201d ({names_by_viewpoint.get(i.viewpoint, i.viewpoint)})" for i in items]
+    return f"{head}, led by {' and '.join(led)}." if led else f"{head}."
+
+
 def resolved_summary(rule: RuleConfig, obs: Observation, *, started_us: int) -> str:
     """One readable sentence for a resolved alert."""
     subject = SUBJECT_NAMES.get(rule.subject, rule.subject)
     signal = SIGNAL_NAMES[rule.signal]
     window = window_label(rule.window)
     since = format_time(from_us(started_us))
+    if rule.divergence is not None:
+        first, second = (VIEWPOINT_NAMES.get(v, v) for v in rule.divergence.between)
+        if obs.value is None or obs.baseline is None:
+            now = f"the {window} window no longer holds stories from both {first} and {second}"
+        else:
+            gap = abs(obs.value - obs.baseline)
+            now = (
+                f"{first} and {second} read it {gap:.2f} apart again ({window} {signal} "
+                f"{_fmt(rule.signal, obs.value)} and {_fmt(rule.signal, obs.baseline)})"
+            )
+        return f"Resolved: {subject}, {now} (the episode began {since})."
     if obs.value is None:
         now = f"the {window} window holds no stories any more"
     else:

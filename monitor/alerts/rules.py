@@ -13,6 +13,11 @@ subject (a topic label or ``overall``) over one event-time window, and has exact
 ``anomaly``
     Volume anomaly: the count (``stories`` or ``volume``) in the window is at least ``k`` standard
     deviations above the mean of the same-sized windows in the ``baseline`` period before it.
+``divergence``
+    Two viewpoints of the outlets (``between: [india, us]``) read the subject differently: their values
+    over the window (stance index or strained share, each over that viewpoint's outlets only) differ by at
+    least ``delta``, either way; clear only when the gap narrows below ``clear_delta`` (default: ``delta``).
+    ``min_stories`` applies to each side.
 ``burst``
     Breaking news confirmed by several sources: at least ``stories`` distinct stories from at least
     ``outlets`` outlets, each with stance below ``stance_below`` (or above ``stance_above``), within the
@@ -67,7 +72,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from monitor.durations import Duration, format_duration
-from monitor.events import OVERALL, TOPICS, Severity
+from monitor.events import OVERALL, TOPICS, Severity, Viewpoint
 from monitor.signals import SIGNALS, SUBJECTS, SignalName
 
 __all__ = [
@@ -76,6 +81,7 @@ __all__ = [
     "AnomalyCondition",
     "BurstCondition",
     "ChangeCondition",
+    "DivergenceCondition",
     "RuleConfig",
     "ThresholdCondition",
 ]
@@ -206,6 +212,28 @@ class AnomalyCondition(_Strict):
         return self.k if self.clear_k is None else self.clear_k
 
 
+class DivergenceCondition(_Strict):
+    """Two viewpoints' values of the signal differ by ``delta`` or more; clear when the gap narrows below
+    ``clear_delta``."""
+
+    between: tuple[Viewpoint, Viewpoint]
+    delta: float = Field(gt=0)
+    clear_delta: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _two_sides(self) -> Self:
+        first, second = self.between
+        if first == second:
+            raise ValueError(f"'between' names two different viewpoints, not {first!r} twice")
+        if self.clear_delta is not None and self.clear_delta > self.delta:
+            raise ValueError(f"clear_delta {self.clear_delta} must not exceed delta {self.delta}")
+        return self
+
+    @property
+    def clear_level(self) -> float:
+        return self.delta if self.clear_delta is None else self.clear_delta
+
+
 class BurstCondition(_Strict):
     """At least ``stories`` distinct stories from ``outlets`` outlets past a stance level, in the window."""
 
@@ -253,6 +281,7 @@ class RuleConfig(_Strict):
     threshold: ThresholdCondition | None = None
     change: ChangeCondition | None = None
     anomaly: AnomalyCondition | None = None
+    divergence: DivergenceCondition | None = None
     burst: BurstCondition | None = None
     min_stories: int = Field(default=1, ge=0)
     for_: Duration = Field(default=timedelta(0), alias="for")
@@ -347,6 +376,22 @@ class RuleConfig(_Strict):
             )
         return value
 
+    @field_validator("divergence")
+    @classmethod
+    def _divergence_fits(
+        cls, value: DivergenceCondition | None, info: ValidationInfo
+    ) -> DivergenceCondition | None:
+        if value is None:
+            return value
+        signal = info.data.get("signal")
+        if signal is not None and signal not in ("stance_index", "strained_share"):
+            raise ValueError(f"a divergence rule compares 'stance_index' or 'strained_share', not {signal}")
+        if signal is not None:
+            low, high = SIGNAL_RANGE[signal]
+            if value.delta > high - low:
+                raise ValueError(f"delta {value.delta} is larger than the whole range of {signal}")
+        return value
+
     @field_validator("burst")
     @classmethod
     def _burst_fits(cls, value: BurstCondition | None, info: ValidationInfo) -> BurstCondition | None:
@@ -371,11 +416,15 @@ class RuleConfig(_Strict):
 
     @model_validator(mode="after")
     def _one_condition(self) -> Self:
-        given = [k for k in ("threshold", "change", "anomaly", "burst") if getattr(self, k) is not None]
+        given = [
+            k
+            for k in ("threshold", "change", "anomaly", "burst", "divergence")
+            if getattr(self, k) is not None
+        ]
         if len(given) != 1:
             raise ValueError(
-                f"rule '{self.name}': exactly one condition: 'threshold', 'change', 'anomaly' or 'burst'"
-                + (f" (got {', '.join(given)})" if given else "")
+                f"rule '{self.name}': exactly one condition: 'threshold', 'change', 'anomaly', 'burst' or "
+                "'divergence'" + (f" (got {', '.join(given)})" if given else "")
             )
         if self.burst is not None and self.for_ > timedelta(0):
             raise ValueError(
@@ -385,9 +434,11 @@ class RuleConfig(_Strict):
         return self
 
     @property
-    def kind(self) -> Literal["threshold", "change", "anomaly", "burst"]:
+    def kind(self) -> Literal["threshold", "change", "anomaly", "burst", "divergence"]:
         if self.threshold is not None:
             return "threshold"
+        if self.divergence is not None:
+            return "divergence"
         if self.change is not None:
             return "change"
         return "anomaly" if self.anomaly is not None else "burst"

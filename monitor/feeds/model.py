@@ -8,13 +8,14 @@ from datetime import timedelta
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from monitor.durations import Duration
+from monitor.events import DEFAULT_VIEWPOINT, Viewpoint
 from monitor.urls import is_http_url, redact_text, redact_url
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
 class FeedConfig(BaseModel):
-    """One feed: a stable id, its URL, a display name, and optionally its own poll interval.
+    """One feed: a stable id, its URL, a display name, optionally its own poll interval, and its viewpoint.
 
     ``url`` may carry credentials (``https://user:password@host/feed``, ``?token=...``): they are used to
     fetch it and nowhere else; :attr:`shown_url` and :attr:`shown_name` are what records, logs and CLI
@@ -29,6 +30,9 @@ class FeedConfig(BaseModel):
     interval: Duration = Field(default=timedelta(minutes=15))
     language: str | None = None
     tags: tuple[str, ...] = ()
+    viewpoint: Viewpoint = DEFAULT_VIEWPOINT
+    """Whose outlet this is: ``india``, ``us`` or ``international`` (the default: neither side of a
+    divergence rule). Carried on every article as ``source.viewpoint``."""
 
     @property
     def shown_url(self) -> str:

@@ -320,7 +320,7 @@ class Poller:
         touched: list[str] = []
         batch: set[str] = set()
         duplicate = irrelevant = 0
-        source = Source(feed_id=feed.id, name=feed.shown_name, url=feed.shown_url)
+        source = Source(feed_id=feed.id, name=feed.shown_name, url=feed.shown_url, viewpoint=feed.viewpoint)
         for entry in entries:
             aid = entry.article_id
             keys = (aid, *entry.also_known_as)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from monitor.events import OVERALL, TOPICS
+from monitor.events import OVERALL, TOPICS, Viewpoint
 
 SignalName = Literal["stance_index", "volume", "stories", "strained_share"]
 SIGNALS: tuple[SignalName, ...] = ("stance_index", "volume", "stories", "strained_share")
@@ -16,3 +16,11 @@ SIGNALS: tuple[SignalName, ...] = ("stance_index", "volume", "stories", "straine
 
 SUBJECTS: tuple[str, ...] = (*TOPICS, OVERALL)
 """What a signal or rule is about: one topic label, or ``overall``."""
+
+VIEWPOINT_SIGNALS: tuple[SignalName, ...] = ("stance_index", "volume", "stories")
+"""The signals also published per viewpoint of the outlets (for each of :data:`SPLIT_VIEWPOINTS`)."""
+
+SPLIT_VIEWPOINTS: tuple[Viewpoint, ...] = ("india", "us")
+"""The viewpoints with their own signal series beside ``all``. ``international`` is the default (every feed
+that declares no viewpoint), so its series would mostly repeat ``all`` and double the signal topic; rules
+(``divergence``) may still compare it, since they read the articles, not the published series."""

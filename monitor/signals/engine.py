@@ -48,9 +48,23 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
-from monitor.events import OVERALL, ArticleScored, SignalUpdated
-from monitor.signals import SIGNALS, SUBJECTS
-from monitor.signals.windows import Article, TickView, duration_us, from_us, to_us, window_label
+from monitor.events import (
+    ALL_VIEWPOINTS,
+    OVERALL,
+    ArticleScored,
+    SignalUpdated,
+    SignalViewpoint,
+)
+from monitor.signals import SIGNALS, SPLIT_VIEWPOINTS, SUBJECTS, VIEWPOINT_SIGNALS
+from monitor.signals.windows import (
+    Article,
+    TickView,
+    duration_us,
+    from_us,
+    to_us,
+    window_label,
+    window_stats,
+)
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +145,16 @@ class SignalState:
         )
 
 
-def signal_key(signal: str, subject: str, window: str) -> SignalKey:
-    return f"{signal}/{subject}/{window}"
+def signal_key(signal: str, subject: str, window: str, viewpoint: str = ALL_VIEWPOINTS) -> SignalKey:
+    """The key of a signal (as :attr:`SignalUpdated.key`): ``/viewpoint`` only for a single viewpoint."""
+    base = f"{signal}/{subject}/{window}"
+    return base if viewpoint == ALL_VIEWPOINTS else f"{base}/{viewpoint}"
+
+
+def parse_signal_key(key: SignalKey) -> tuple[str, str, str, str]:
+    """``(signal, subject, window, viewpoint)`` of a key from :func:`signal_key`."""
+    signal, subject, window, *rest = key.split("/")
+    return signal, subject, window, rest[0] if rest else ALL_VIEWPOINTS
 
 
 class SignalEngine:
@@ -154,6 +176,8 @@ class SignalEngine:
         self._prev_tick: int | None = None
         self._prev_events: list[int] = []
         self._prev_counts: tuple[int, ...] = ()
+        # Each published window's fingerprint when its signals were last computed (not state either).
+        self._computed: dict[tuple[str, str, int], tuple[int, str]] = {}
 
     # -- time grid -----------------------------------------------------------------------------------
     def ceil_tick(self, t_us: int) -> int:
@@ -244,6 +268,7 @@ class SignalEngine:
             url=event.url,
             source=event.source.name,
             evidence=event.evidence[0] if event.evidence else None,
+            viewpoint=event.source.viewpoint,
         )
         return Ingested("accepted", event.article_id, arrival, lateness, bumped)
 
@@ -347,17 +372,38 @@ class SignalEngine:
 
     # -- output --------------------------------------------------------------------------------------
     def signal_updates(self, view: TickView) -> list[SignalUpdated]:
-        """The signals (every subject, every configured window) that changed since last published."""
+        """The signals (every subject, every configured window) that changed since last published: over
+        every outlet (viewpoint ``all``), then :data:`~monitor.signals.VIEWPOINT_SIGNALS` per viewpoint of
+        :data:`~monitor.signals.SPLIT_VIEWPOINTS` (first published when the window has an article)."""
+        out = self._updates(view, ALL_VIEWPOINTS, SIGNALS)
+        for viewpoint in SPLIT_VIEWPOINTS:
+            out.extend(self._updates(view, viewpoint, VIEWPOINT_SIGNALS))
+        return out
+
+    def _updates(
+        self, view: TickView, viewpoint: SignalViewpoint, signals: tuple[str, ...]
+    ) -> list[SignalUpdated]:
         out = []
         published = self.state.published
+        split = None if viewpoint == ALL_VIEWPOINTS else viewpoint
+        computed = self._computed
         for subject in SUBJECTS:
             for label, length in self._windows:
-                stats = view.stats(subject, length)
-                for signal in SIGNALS:
+                where = (viewpoint, subject, length)
+                fingerprint = view.fingerprint(subject, length, viewpoint=split)
+                if computed.get(where) == fingerprint:
+                    continue  # the same articles as when last computed: nothing changed to publish
+                computed[where] = fingerprint
+                if split is None:  # shared with the rules through the view's cache
+                    stats = view.stats(subject, length)
+                else:
+                    stats = window_stats(view.articles(subject, length, viewpoint=split), count_outlets=False)
+                for signal in signals:
                     value = stats.value(signal)
                     record: SignalRecord = (value, stats.volume, stats.stories)
-                    key = signal_key(signal, subject, label)
-                    if published.get(key) == record:
+                    key = signal_key(signal, subject, label, viewpoint)
+                    previous = published.get(key)
+                    if previous == record or (previous is None and split is not None and not stats.volume):
                         continue
                     published[key] = record
                     out.append(
@@ -369,6 +415,7 @@ class SignalEngine:
                             articles=stats.volume,
                             stories=stats.stories,
                             at=view.tick,
+                            viewpoint=viewpoint,
                         )
                     )
         return out

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from monitor.events import OVERALL
+from monitor.events import DEFAULT_VIEWPOINT, OVERALL
 
 US_PER_SECOND = 1_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -78,6 +78,8 @@ class Article:
     url: str
     source: str
     evidence: str | None
+    viewpoint: str = DEFAULT_VIEWPOINT
+    """The viewpoint of the feed it came from (``india``, ``us`` or ``international``)."""
 
 
 def _better(a: Article, b: Article) -> bool:
@@ -126,8 +128,9 @@ class WindowStats:
         raise ValueError(f"unknown signal {signal!r}")
 
 
-def window_stats(articles: Sequence[Article]) -> WindowStats:
-    """The signals of ``articles`` (already filtered to one subject and window)."""
+def window_stats(articles: Sequence[Article], *, count_outlets: bool = True) -> WindowStats:
+    """The signals of ``articles`` (already filtered to one subject and window); ``count_outlets=False``
+    leaves :attr:`WindowStats.outlets` empty (only alert evidence reads it)."""
     reps = representatives(articles)
     if not reps:
         return WindowStats(len(articles), 0, None, None, None, ())
@@ -146,7 +149,7 @@ def window_stats(articles: Sequence[Article]) -> WindowStats:
         strained_share=round(strained / len(reps), 6),
         stance_std=round(math.sqrt(max(variance, 0.0)), 6),
         representatives=tuple(reps),
-        outlets=outlets(articles),
+        outlets=outlets(articles) if count_outlets else {},
     )
 
 
@@ -172,7 +175,9 @@ class TickView:
         self._articles = articles
         self._subjects: dict[str, list[Article]] | None = None
         self._event_keys: dict[str, list[int]] = {}
-        self._cache: dict[tuple[str, int, int], WindowStats] = {}
+        self._split: dict[str, dict[str, list[Article]]] | None = None
+        self._split_keys: dict[tuple[str, str], list[int]] = {}
+        self._cache: dict[tuple[str, int, int, str | None], WindowStats] = {}
 
     @property
     def _by_subject(self) -> dict[str, list[Article]]:
@@ -190,6 +195,24 @@ class TickView:
         return self._subjects
 
     @property
+    def _by_viewpoint(self) -> dict[str, dict[str, list[Article]]]:
+        """viewpoint -> subject -> articles (in the order of :attr:`_by_subject`), built when first asked."""
+        if self._split is None:
+            split: dict[str, dict[str, list[Article]]] = {}
+            for subject, items in self._by_subject.items():
+                for article in items:
+                    split.setdefault(article.viewpoint, {}).setdefault(subject, []).append(article)
+            self._split = split
+            self._split_keys = {
+                (v, s): [a.event_us for a in items] for v, by in split.items() for s, items in by.items()
+            }
+        return self._split
+
+    def viewpoints(self) -> frozenset[str]:
+        """The viewpoints of the articles visible at this tick."""
+        return frozenset(self._by_viewpoint)
+
+    @property
     def tick(self) -> datetime:
         return from_us(self.tick_us)
 
@@ -197,22 +220,45 @@ class TickView:
     def empty(self) -> bool:
         return not self._by_subject.get(OVERALL)
 
-    def articles(self, subject: str, length_us: int, *, end_us: int | None = None) -> list[Article]:
-        """The subject's articles with event time in ``(end - length, end]`` (end: the tick)."""
+    def articles(
+        self, subject: str, length_us: int, *, end_us: int | None = None, viewpoint: str | None = None
+    ) -> list[Article]:
+        """The subject's articles with event time in ``(end - length, end]`` (end: the tick); only those
+        of one ``viewpoint`` if given."""
         end = self.tick_us if end_us is None else end_us
-        items = self._by_subject.get(subject)
+        if viewpoint is None:
+            items = self._by_subject.get(subject)
+            keys = self._event_keys.get(subject, [])
+        else:
+            items = self._by_viewpoint.get(viewpoint, {}).get(subject)
+            keys = self._split_keys.get((viewpoint, subject), [])
         if not items:
             return []
-        keys = self._event_keys[subject]
         return items[bisect.bisect_right(keys, end - length_us) : bisect.bisect_right(keys, end)]
 
-    def stats(self, subject: str, length_us: int, *, end_us: int | None = None) -> WindowStats:
-        """The signals of ``subject`` over ``(end - length, end]``."""
+    def fingerprint(self, subject: str, length_us: int, *, viewpoint: str | None = None) -> tuple[int, str]:
+        """What tells the window ``(tick - length, tick]`` of ``subject`` from its content at another tick
+        of the same engine: its size and its oldest article.
+
+        Between two ticks a window only gains new arrivals (an article is visible from its arrival on, and
+        its event time is never later than that) and loses its oldest articles off the start edge; each
+        article id enters once. Losing any article changes the oldest one (the lost ones are the oldest,
+        and none comes back), and gaining without losing changes the size, so an equal fingerprint means
+        the same articles, hence the same signals.
+        """
+        items = self.articles(subject, length_us, viewpoint=viewpoint)
+        return len(items), items[0].article_id if items else ""
+
+    def stats(
+        self, subject: str, length_us: int, *, end_us: int | None = None, viewpoint: str | None = None
+    ) -> WindowStats:
+        """The signals of ``subject`` over ``(end - length, end]`` (one ``viewpoint``'s outlets if given)."""
         end = self.tick_us if end_us is None else end_us
-        key = (subject, length_us, end)
+        key = (subject, length_us, end, viewpoint)
         cached = self._cache.get(key)
         if cached is None:
-            cached = self._cache[key] = window_stats(self.articles(subject, length_us, end_us=end))
+            chosen = self.articles(subject, length_us, end_us=end, viewpoint=viewpoint)
+            cached = self._cache[key] = window_stats(chosen)
         return cached
 
     def bucket_counts(self, subject: str, length_us: int, buckets: int, signal: str) -> list[int]:

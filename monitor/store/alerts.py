@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS articles (
     article_id TEXT PRIMARY KEY, story_id TEXT NOT NULL, arrival_us INTEGER NOT NULL,
     event_us INTEGER NOT NULL, relevance REAL NOT NULL, subjects TEXT NOT NULL, stance REAL NOT NULL,
-    label TEXT NOT NULL, title TEXT NOT NULL, url TEXT NOT NULL, source TEXT NOT NULL, evidence TEXT
+    label TEXT NOT NULL, title TEXT NOT NULL, url TEXT NOT NULL, source TEXT NOT NULL, evidence TEXT,
+    viewpoint TEXT NOT NULL DEFAULT 'international'
 );
 CREATE TABLE IF NOT EXISTS seen (article_id TEXT PRIMARY KEY, arrival_us INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS frontiers (partition TEXT PRIMARY KEY, arrival_us INTEGER NOT NULL);
@@ -55,6 +56,11 @@ class AlerterStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(articles)")}
+            if "viewpoint" not in columns:  # a state file from before the viewpoint split
+                self._db.execute(
+                    "ALTER TABLE articles ADD COLUMN viewpoint TEXT NOT NULL DEFAULT 'international'"
+                )
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(
                 source="settings",
@@ -111,6 +117,7 @@ class AlerterStore:
                 url=row[9],
                 source=row[10],
                 evidence=row[11],
+                viewpoint=row[12],
             )
             for row in db.execute("SELECT * FROM articles")
         }
@@ -181,7 +188,7 @@ class AlerterStore:
                 db.executemany("DELETE FROM articles WHERE article_id = ?", gone)
                 added = [a for k, a in new.articles.items() if old.articles.get(k) is not a]
                 db.executemany(
-                    "INSERT OR REPLACE INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         (
                             a.article_id,
@@ -196,6 +203,7 @@ class AlerterStore:
                             a.url,
                             a.source,
                             a.evidence,
+                            a.viewpoint,
                         )
                         for a in added
                     ],

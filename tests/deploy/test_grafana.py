@@ -116,6 +116,20 @@ def test_dashboards_cover_the_issue() -> None:
         assert metric in pipeline, metric
 
 
+def test_relations_dashboard_sets_indian_against_us_outlets_per_topic() -> None:
+    """The viewpoint split: one panel per selected topic, a line for Indian and one for US outlets."""
+    (panel,) = [
+        p
+        for p in panels(_by_title("India-US relations"))
+        if any("monitor_viewpoint_signal_value" in t["expr"] for t in p["targets"])
+    ]
+    assert panel["repeat"] == "topic"
+    (target,) = panel["targets"]
+    for needle in ('signal="stance_index"', 'viewpoint=~"india|us"', 'topic=~"$topic"', "max by (viewpoint)"):
+        assert needle in target["expr"], needle
+    assert target["legendFormat"] == "{{viewpoint}}"
+
+
 def test_every_panel_query_parses(tmp_path: Path) -> None:
     """promtool parses each query (template variables replaced) as the expression of a rule."""
     queries = panel_queries()

@@ -71,6 +71,7 @@ def test_the_catalogue_is_exported() -> None:
         "monitor_scorer_end_to_end_lag_seconds_bucket",
         "monitor_model_info",
         "monitor_signal_value",
+        "monitor_viewpoint_signal_value",
         "monitor_alerts_total",
         "monitor_alert_state",
         "monitor_late_articles_total",

@@ -371,6 +371,7 @@ def stack(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
                     "name": "India-US trade desk",
                     "url": feeds.url("/strain.xml"),
                     "interval": "1m",
+                    "viewpoint": "india",  # the per-viewpoint panels have data to show
                 },
                 {"id": "world", "name": "World news", "url": feeds.url("/world.xml"), "interval": "1m"},
                 {"id": "broken", "name": "Broken feed", "url": feeds.url("/broken.xml"), "interval": "1m"},

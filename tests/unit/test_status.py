@@ -142,3 +142,36 @@ def test_status_reads_the_state_as_of_its_last_tick(tmp_path: Path) -> None:
         store.close()
     assert last_tick is not None and status.as_of == from_us(last_tick)
     assert status.firing == ()
+
+
+def test_status_shows_the_stance_of_indian_and_us_outlets() -> None:
+    from monitor.alerts.engine import AlertEngine, signal_params
+    from monitor.config import parse_config
+    from monitor.status import build_status, format_text, to_json
+
+    scenario = scenarios.load("views_diverge")
+    config = parse_config({"rules": scenario.rules}, source="views_diverge")
+    engine = AlertEngine(rules=config.rules, params=signal_params(config.signals, config.rules))
+    for article in scenario.articles:
+        engine.ingest(article, partition="p0")
+    engine.end_of_input()  # everything read is all there is: evaluate past the last article
+    status = build_status(
+        engine.state.signals.published,
+        windows=[timedelta(days=1), timedelta(days=7)],
+        firing=[],
+        as_of=NOW,
+        source="t",
+    )
+    trade = next(r for r in status.subjects if r.subject == "trade_tariffs")
+    # The scenario's last day: 3 Indian stories at +0.6; 3 US stories at -0.4 and 5 at +0.9.
+    assert trade.viewpoints["india"].stance_index == pytest.approx(0.6)
+    assert trade.viewpoints["us"].stance_index == pytest.approx((3 * -0.4 + 5 * 0.9) / 8)
+    assert (trade.viewpoints["india"].stories, trade.viewpoints["us"].stories) == (3, 8)
+    defence = next(r for r in status.subjects if r.subject == "defence")
+    assert defence.viewpoints["india"].stance_index is None
+    shown = next(r for r in to_json(status)["subjects"] if r["subject"] == "trade_tariffs")
+    assert shown["viewpoints"]["us"]["24h"]["stories"] == 8
+    text = format_text(status)
+    assert "india 24h" in text.splitlines()[2] and "us 24h" in text.splitlines()[2]
+    line = next(x for x in text.splitlines() if x.startswith("trade_tariffs"))
+    assert line.split()[-2:] == ["+0.60", "+0.41"]

@@ -123,6 +123,33 @@ def test_signals_are_published_keyed_by_series_and_exported_as_gauges(tmp_path):
     )
 
 
+def test_viewpoint_signals_are_published_under_their_own_keys_and_exported_as_their_own_gauge(tmp_path):
+    _, settings, bus, registry = run_scenario(tmp_path, "views_diverge")
+    latest: dict[str, SignalUpdated] = {}
+    for record in bus.records(settings.kafka.topics.signals):
+        update = decode(SignalUpdated, record.value)
+        assert record.key == update.key
+        if update.key not in latest or update.at >= latest[update.key].at:
+            latest[update.key] = update
+    # The scenario's 24h window at its end: 3 Indian stories at +0.6; 3 US at -0.4 and 5 at +0.9.
+    assert latest["stories/trade_tariffs/24h/india"].value == 3.0
+    us = latest["stance_index/trade_tariffs/24h/us"]
+    assert (us.viewpoint, us.stories) == ("us", 8)
+    assert us.value == pytest.approx((3 * -0.4 + 5 * 0.9) / 8)
+    assert latest["volume/trade_tariffs/24h"].value == 11.0  # viewpoint all: every outlet
+    labels = {"signal": "stance_index", "topic": "trade_tariffs", "window": "24h"}
+    assert (
+        registry.get_sample_value("monitor_viewpoint_signal_value", {**labels, "viewpoint": "us"}) == us.value
+    )
+    assert (
+        registry.get_sample_value("monitor_viewpoint_signal_value", {**labels, "viewpoint": "india"}) == 0.6
+    )
+    assert (
+        registry.get_sample_value("monitor_signal_value", labels)
+        == latest["stance_index/trade_tariffs/24h"].value
+    )
+
+
 def test_alert_metrics_count_published_lifecycle_events(tmp_path):
     scenario, _, _, registry = run_scenario(tmp_path, "tariff_shock")
     firing = sum(1 for e in scenario.expected if e.rule == "tariff_strain_high" and e.state == "firing")
