@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from harness.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -253,6 +252,8 @@ def test_kill_9_in_the_crash_window_neither_loses_nor_repeats_an_alert(
         cwd=REPO,
     )
     try:
+        from harness.waiting import wait_for  # here: this file is also the child's script (no harness)
+
         wait_for("the child to reach its crash point", marker.exists, timeout=TIMEOUT, process=process)
     finally:
         process.send_signal(signal.SIGKILL)

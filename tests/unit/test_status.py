@@ -10,7 +10,6 @@ import pytest
 from fixtures import scenarios
 from prometheus_client import CollectorRegistry
 
-from monitor import cli
 from monitor.bus import make_bus, topic_specs
 from monitor.bus.base import Message
 from monitor.config import load_config
@@ -20,6 +19,7 @@ from monitor.settings import AlerterSettings, MetricsSettings, Settings
 from monitor.signals import SUBJECTS
 from monitor.signals.windows import from_us
 from monitor.status import STEADY, direction_of, status_windows
+from pipelines import cli
 from pipelines.alerter import build_alerter
 from pipelines.status import embedded_status
 

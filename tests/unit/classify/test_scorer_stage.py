@@ -67,7 +67,7 @@ def run_until_idle(runner) -> int:  # type: ignore[no-untyped-def]
 
 
 def publish(bus: InProcessBus, values: Sequence[tuple[str | None, bytes]]) -> None:
-    with bus.producer() as producer:
+    with InProcessBus.producer(bus) as producer:  # a working one, also on a BrokenBus
         for key, value in values:
             producer.publish("in", key, value)
 
@@ -189,14 +189,24 @@ class BrokenProducer:
         self.inner.close()
 
 
+class BrokenBus(InProcessBus):
+    """An in-process bus whose next producer fails until told otherwise (``broken.fail = False``)."""
+
+    broken: BrokenProducer | None = None
+
+    def producer(self):  # type: ignore[no-untyped-def]
+        self.broken = BrokenProducer(super().producer())
+        return self.broken
+
+
 def test_nothing_is_committed_when_publishing_fails(settings: Settings) -> None:
     from monitor.errors import BusError
 
-    bus = InProcessBus(default_partitions=1)
+    bus = BrokenBus(default_partitions=1)
+    publish(bus, [(a.article_id, a.encode()) for a in ARTICLES[:3]])  # before the scorer's producer
     runner = build_scorer(settings, bus, CollectorRegistry(), classifier=RuleClassifier())
-    broken = BrokenProducer(runner._producer)
-    runner._producer = broken  # type: ignore[assignment]
-    publish(bus, [(a.article_id, a.encode()) for a in ARTICLES[:3]])
+    broken = bus.broken
+    assert broken is not None
     with pytest.raises(BusError):
         runner.step()
     assert bus.records("out") == []
