@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -192,23 +193,6 @@ class _Effects:
         self.dropped = 0
 
 
-class _AckThenSave(Producer):
-    """The producer the runner sees: publish, wait for the acks, then save the alerter's state."""
-
-    def __init__(self, stage: AlerterStage) -> None:
-        self._stage = stage
-
-    def publish_all(self, messages: Sequence[Message]) -> None:
-        self._stage._publish(messages)
-
-    @property
-    def max_message_bytes(self) -> int:
-        return self._stage._producer.max_message_bytes
-
-    def close(self) -> None:
-        """The stage closes the real producer."""
-
-
 class AlerterRunner(StageRunner[ArticleScored]):
     """The alerter's :class:`StageRunner`: when a poll brings nothing, the stage's idle policy runs."""
 
@@ -235,6 +219,7 @@ class AlerterRunner(StageRunner[ArticleScored]):
             max_records=max_records,
             max_wait=max_wait,
             poll_timeout=poll_timeout,
+            state=alerter,
         )
         self._alerter = alerter
 
@@ -252,9 +237,9 @@ class AlerterRunner(StageRunner[ArticleScored]):
 
 
 class AlerterStage:
-    """The alerter wired to a bus. Use ``.runner`` like any stage; call :meth:`close` at the end.
+    """The alerter wired to a bus: a :class:`~monitor.bus.stage.Stage`; call :meth:`close` at the end.
 
-    * ``stage.runner.run(stop_event)`` (or ``stage.runner.step()`` in a loop): consume, evaluate, publish.
+    * ``stage.run(stop_event)`` (or ``stage.step()`` in a loop): consume, evaluate, publish.
     * ``stage.flush()``: end of input (``monitor run --once``): evaluate through the last article plus the
       longest ``for`` of the rules (what is decided after the present is stamped at the present and
       marked ``end_of_input``), publish, return the alert events published.
@@ -325,6 +310,7 @@ class AlerterStage:
             self._backfill_until = to_us(clock())
         self._backfill_ending = False
         self._effects = _Effects()
+        self._duplicates: set[int] = set()  # ids of this batch's messages already on the bus
         self._ledger_stale = False
         self._bus = bus
         if a.webhook_url is not None:
@@ -351,7 +337,7 @@ class AlerterStage:
         self.runner = AlerterRunner(
             self,
             consumer=self._consumer,
-            producer=_AckThenSave(self),
+            producer=self._producer,
             deadletter_topic=self._topics.deadletter,
             metrics=stage_metrics or StageMetrics(registry),
             max_records=a.batch_size,
@@ -520,16 +506,18 @@ class AlerterStage:
                 out.append(event)
         return out
 
-    # -- acks, then state ---------------------------------------------------------------------------
-    def _publish(self, messages: Sequence[Message]) -> None:
+    # -- acks, then state (the checkpoint's StageState) -------------------------------------------------
+    def outgoing(self, messages: Sequence[Message]) -> list[Message]:
+        """Of a batch's outputs, those not on the bus yet (a restart redoes what it had published); none
+        on a standby (see :meth:`_hold_back`)."""
+        self._duplicates.clear()
         if self.role != "leader":
-            self._hold_back()
-            return
+            return []
         if self._ledger_stale:
             self._ledger = read_ledger(self._bus, self._topics.alerts)
             self._copied = self._read_copies(self._bus)
             self._ledger_stale = False
-        duplicates = set()
+        duplicates = self._duplicates
         for m, event in self._effects.alerts:
             key = ledger_key(event)
             if key in self._ledger:
@@ -544,17 +532,24 @@ class AlerterStage:
                 len(duplicates),
                 self._topics.alerts,
             )
-        try:
-            self._producer.publish_all([m for m in messages if id(m) not in duplicates])
-        except BusError:
-            # Some of the batch may be on the bus: re-read the ledger before publishing again.
-            self._ledger_stale = True
-            self.engine.restore(self._saved.copy())
-            self._effects.clear()
-            self._backfill_ending = False
-            raise
+        return [m for m in messages if id(m) not in duplicates]
+
+    def save(self) -> None:
+        """The outputs are acknowledged: save the state, then notify (webhook, Alertmanager, caller)."""
+        if self.role != "leader":
+            self._hold_back()
+            return
         before = self._save_state()
-        self._apply(duplicates, late=self.engine.state.signals.late_accepted - before.signals.late_accepted)
+        self._apply(
+            self._duplicates, late=self.engine.state.signals.late_accepted - before.signals.late_accepted
+        )
+
+    def discard(self) -> None:
+        """Publishing failed; some of the batch may be on the bus: re-read the ledger before the retry."""
+        self._ledger_stale = True
+        self.engine.restore(self._saved.copy())
+        self._effects.clear()
+        self._backfill_ending = False
 
     def _save_state(self) -> EngineState:
         """Persist the engine's state (with its input positions, on a lease); return what was saved before."""
@@ -639,7 +634,7 @@ class AlerterStage:
     def _publish_outputs(self, outputs: Sequence[Output]) -> list[AlertEvent]:
         """Publish outputs produced outside a consumed batch (idle clock, end of input)."""
         alerts = [event for event in outputs if isinstance(event, AlertFiring | AlertResolved)]
-        self._publish(self._messages(outputs))
+        self.runner.checkpoint.commit(self._messages(outputs))
         return alerts
 
     # -- clock without input ---------------------------------------------------------------------------
@@ -685,6 +680,17 @@ class AlerterStage:
             self.engine.restore(checkpoint)
             raise
         return self._publish_outputs(outputs)
+
+    # -- the stage (monitor.bus.stage.Stage) ----------------------------------------------------------
+    name = STAGE
+
+    def step(self) -> int:
+        """One micro-batch of the scored topic (or, with none, the idle clock); the records consumed."""
+        return self.runner.step()
+
+    def run(self, stop: threading.Event) -> None:
+        """Step until ``stop`` is set (bus errors back off and retry)."""
+        self.runner.run(stop)
 
     @property
     def backfilling(self) -> bool:
@@ -872,7 +878,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     )
     try:
         with serving_metrics(settings, registry, health=stage.health):
-            stage.runner.run(stop)
+            stage.run(stop)
     finally:
         stage.close()
         bus.close()

@@ -107,14 +107,13 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     stop = stop_on_signals("stopping the poller")
     try:
         with serving_metrics(settings, registry, health=poller.health):
-            poller.start()
             log.info(
                 "poller running: %d feeds -> topic=%s (state %s)",
                 len(config.feeds),
                 articles,
                 state_path(settings),
             )
-            stop.wait()
+            poller.run(stop)
     finally:
         poller.close()
         producer.close()

@@ -15,12 +15,12 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 
 from monitor.alerts.routes import routed_topics
 from monitor.bus import Bus, make_bus, topic_specs
+from monitor.bus.stage import Stage
 from monitor.config import load_config
 from monitor.errors import ConfigError
 from monitor.events import AlertFiring, AlertResolved
@@ -33,12 +33,6 @@ from pipelines.process import claim_metrics_port, serving_metrics, stop_on_signa
 log = logging.getLogger(__name__)
 
 AlertEvent = AlertFiring | AlertResolved
-
-
-class _Stage(Protocol):
-    def step(self) -> int: ...
-
-    def run(self, stop: threading.Event) -> None: ...
 
 
 def feeds_from_urls(urls: Sequence[str]) -> list[FeedConfig]:
@@ -58,7 +52,7 @@ def feeds_from_urls(urls: Sequence[str]) -> list[FeedConfig]:
     return feeds
 
 
-def drain(stages: Sequence[_Stage], *, quiet_rounds: int = 2) -> int:
+def drain(stages: Sequence[Stage], *, quiet_rounds: int = 2) -> int:
     """Step every stage until ``quiet_rounds`` rounds in a row consume nothing anywhere."""
     quiet = 0
     total = 0
@@ -111,10 +105,11 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     poller = build_poller(settings, feeds, producer, registry, stage_metrics=stage_metrics)
     scorer = build_scorer(settings, bus, registry, classifier=classifier, stage_metrics=stage_metrics)
     alerter = build_alerter(settings, config, bus, registry, stage_metrics=stage_metrics, on_alert=on_alert)
-    stages: list[_Stage] = [scorer, alerter.runner]
+    stages: list[Stage] = [poller, scorer, alerter]  # sources first
+    consumers = stages[1:]
 
     def health() -> tuple[bool, str]:
-        checks = [poller.health(), alerter.health()]
+        checks = [stage.health() for stage in stages]
         return all(ok for ok, _ in checks), "; ".join(reason for _, reason in checks)
 
     try:
@@ -124,14 +119,14 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
                     # A first start: read the feeds' back catalogue whole before going live, so all of
                     # it is folded into the windows (and its past alerts are not notified).
                     log.info("first start: polling every feed once for the back catalogue")
-                    poller.poll_all_once()
-                    drain(stages)
-                return _run_forever(poller, stages)
+                    poller.step()
+                    drain(consumers)
+                return _run_forever(stages)
             started = time.monotonic()
-            summary = poller.poll_all_once()
-            log.info("polled every feed once: %s", summary)
-            processed = drain(stages)
-            alerter.flush()
+            log.info("polled every feed once: %d articles published", poller.step())
+            processed = drain(consumers)
+            for stage in stages:
+                stage.flush()
             for event in fired:
                 if isinstance(event, AlertFiring):
                     _print_alert(event)
@@ -143,24 +138,18 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
             )
             return 0
     finally:
-        alerter.close()
-        scorer.close()
-        poller.close()
+        for stage in reversed(stages):
+            stage.close()
         producer.close()
         bus.close()
 
 
-class _Poller(Protocol):
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-
-def _run_forever(poller: _Poller, stages: Sequence[_Stage]) -> int:
+def _run_forever(stages: Sequence[Stage]) -> int:
+    """Every stage in a thread of its own until a signal (or a stage failing) stops them all."""
     stop = stop_on_signals("shutting down")
     failed = threading.Event()
 
-    def run(stage: _Stage) -> None:
+    def run(stage: Stage) -> None:
         try:
             stage.run(stop)
         except Exception:
@@ -168,16 +157,14 @@ def _run_forever(poller: _Poller, stages: Sequence[_Stage]) -> int:
             failed.set()
             stop.set()
 
-    threads = [threading.Thread(target=run, args=(s,), name=f"stage-{i}") for i, s in enumerate(stages)]
-    for thread in threads:
+    threads = [threading.Thread(target=run, args=(s,), name=f"stage-{s.name}") for s in reversed(stages)]
+    for thread in threads:  # consumers first, then the poller
         thread.start()
-    poller.start()
     log.info("running: alerts print on stdout as they fire (Ctrl-C stops)")
     try:
         stop.wait()
     finally:
         stop.set()
-        poller.stop()
         for thread in threads:
             thread.join(timeout=30)
     return 1 if failed.is_set() else 0

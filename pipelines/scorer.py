@@ -109,6 +109,10 @@ class ScorerRunner(StageRunner[ArticleFetched]):
         self.scorer = scorer
         self._own = (consumer, producer)
 
+    def health(self) -> tuple[bool, str]:
+        info = self.scorer.classifier.info
+        return True, f"ok: scorer with {info.name} {info.version}"
+
     def close(self) -> None:
         consumer, producer = self._own
         try:
@@ -173,11 +177,8 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     log.info("loading the classifier")
     classifier = load_classifier(settings.scorer)
     runner = build_scorer(settings, bus, registry, classifier=classifier)
-    info = classifier.info
     try:
-        with serving_metrics(
-            settings, registry, health=lambda: (True, f"ok: scorer with {info.name} {info.version}")
-        ):
+        with serving_metrics(settings, registry, health=runner.health):
             runner.run(stop)
     finally:
         runner.close()

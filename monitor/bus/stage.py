@@ -104,6 +104,34 @@ def deadletter_message(
     return Message(topic, r.key, event.encode())
 
 
+class Stage(Protocol):
+    """What every stage is to ``monitor run`` and to the stage processes: the poller, the scorer and the
+    alerter all have this shape."""
+
+    name: str
+
+    def step(self) -> int:
+        """Do one unit of work now (a micro-batch; for the poller, a poll of every feed); return how many
+        records it took in (0: nothing to do)."""
+        ...
+
+    def run(self, stop: threading.Event) -> None:
+        """Work until ``stop`` is set (the poller: on its schedule; the others: step after step)."""
+        ...
+
+    def flush(self) -> object:
+        """The input has ended (``monitor run --once``): finish what is pending."""
+        ...
+
+    def health(self) -> tuple[bool, str]:
+        """For ``/healthz``: whether the stage works, and a short reason."""
+        ...
+
+    def close(self) -> None:
+        """Release what the stage holds (clients, state files)."""
+        ...
+
+
 class StageState(Protocol):
     """A stage's own state, kept in step with its outputs by a :class:`Checkpoint`."""
 
@@ -170,7 +198,8 @@ class Checkpoint:
 
 
 class StageRunner(Generic[T]):
-    """Runs one stage's loop over a consumer and a producer, through one :class:`Checkpoint`."""
+    """Runs one stage's loop over a consumer and a producer, through one :class:`Checkpoint` (a
+    :class:`Stage`: ``flush`` has nothing to finish, ``health`` says it runs; subclasses say more)."""
 
     def __init__(
         self,
@@ -187,7 +216,7 @@ class StageRunner(Generic[T]):
         poll_timeout: float = 1.0,
         state: StageState | None = None,
     ) -> None:
-        self.stage = stage
+        self.stage = self.name = stage
         self._consumer = consumer
         self._producer = producer
         self.checkpoint = Checkpoint(producer, consumer, state=state)
@@ -328,6 +357,16 @@ class StageRunner(Generic[T]):
         self._metrics.batch_seconds.labels(self.stage).observe(time.perf_counter() - started)
         self._metrics.last_progress.labels(self.stage).set(time.time())
         return len(records)
+
+    def flush(self) -> object:
+        """Nothing is pending between batches."""
+        return None
+
+    def health(self) -> tuple[bool, str]:
+        return True, f"ok: {self.stage}"
+
+    def close(self) -> None:
+        """The caller owns the consumer and the producer."""
 
     def update_lag(self) -> None:
         """Export the consumer lag (records behind the end of each topic)."""

@@ -482,6 +482,25 @@ class Poller:
         )
 
     # -- all feeds -------------------------------------------------------------------------------------
+    # -- the stage (monitor.bus.stage.Stage) ----------------------------------------------------------
+    name = "poller"
+
+    def step(self) -> int:
+        """Poll every feed now, once (:meth:`poll_all_once`); the number of articles published."""
+        return self.poll_all_once().published
+
+    def run(self, stop: threading.Event) -> None:
+        """Poll on the schedule (:meth:`start`) until ``stop`` is set, then stop the schedule."""
+        self.start()
+        try:
+            stop.wait()
+        finally:
+            self.stop()
+
+    def flush(self) -> object:
+        """Every poll ends committed: nothing is pending."""
+        return None
+
     def poll_all_once(self) -> PollSummary:
         """Poll every feed now, in parallel (per-host limit respected); return when all are committed."""
         feeds = list(self._feeds)
