@@ -227,7 +227,7 @@ class StageRunner(Generic[T]):
         self._max_records = max_records
         self._max_wait = max_wait
         self._poll_timeout = poll_timeout
-        # A standby (see pipelines/alerter.py) processes like the active member but publishes nothing, not
+        # A standby (see monitor/alerts/stage.py) processes like the active member but publishes nothing, not
         # even dead letters: the producer is still called, with nothing, so a stage can save its state.
         self.silent = False
         for kind in ("process", "bus"):  # export the error series at zero from the start

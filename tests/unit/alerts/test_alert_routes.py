@@ -11,6 +11,7 @@ from fixtures import scenarios
 from prometheus_client import CollectorRegistry
 
 from monitor.alerts.routes import route, routed_topics
+from monitor.alerts.stage import ledger_key
 from monitor.bus import topic_specs
 from monitor.bus.base import Message
 from monitor.bus.memory import InProcessBus
@@ -18,7 +19,7 @@ from monitor.config import load_config, parse_config
 from monitor.errors import ConfigError
 from monitor.events import decode_alert
 from monitor.settings import AlerterSettings, MetricsSettings, Settings
-from pipelines.alerter import build_alerter, check_routes, ledger_key
+from pipelines.alerter import build_alerter, check_routes
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 FAST = {"max_wait": 0.0, "poll_timeout": 0.01, "clock": lambda: NOW}

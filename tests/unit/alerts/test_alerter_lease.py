@@ -23,12 +23,13 @@ from unit.alerts.test_alerter_stage import (
     settings_for,
 )
 
+from monitor.alerts.stage import AlerterStage, ledger_key
 from monitor.bus.base import Lease
 from monitor.bus.memory import InProcessBus
 from monitor.bus.stage import StageRunner
 from monitor.config import load_config
 from monitor.settings import Settings
-from pipelines.alerter import AlerterStage, build_alerter, ledger_key
+from pipelines.alerter import build_alerter
 
 
 def lease_for(bus: InProcessBus, settings: Settings) -> Lease:

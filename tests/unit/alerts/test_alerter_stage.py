@@ -16,6 +16,7 @@ from fixtures import scenarios
 from fixtures.scenarios import run_engine
 from prometheus_client import CollectorRegistry
 
+from monitor.alerts.stage import AlerterStage, ledger_key
 from monitor.bus import topic_specs
 from monitor.bus.base import Message
 from monitor.bus.memory import InProcessBus
@@ -23,7 +24,7 @@ from monitor.config import load_config
 from monitor.errors import BusError
 from monitor.events import AlertFiring, AlertResolved, DeadLetter, SignalUpdated, decode, decode_alert
 from monitor.settings import AlerterSettings, MetricsSettings, Settings
-from pipelines.alerter import AlerterStage, build_alerter, ledger_key
+from pipelines.alerter import build_alerter
 
 # The wall clock of these tests: after every scenario (dated 2025), whatever day they run on.
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -367,9 +368,9 @@ def test_state_file_and_ledger_survive_a_restart_without_new_input(tmp_path):
 
 def test_without_the_ledger_the_crash_would_publish_an_alert_twice(tmp_path, monkeypatch):
     """The control for the test above: the alert topic's ledger is what prevents the duplicate."""
-    import pipelines.alerter
+    import monitor.alerts.stage
 
-    monkeypatch.setattr(pipelines.alerter, "read_ledger", lambda bus, topic, **kw: set())
+    monkeypatch.setattr(monitor.alerts.stage, "read_ledger", lambda bus, topic, **kw: set())
     settings, bus, _ = crash_run(tmp_path, monkeypatch, "after_ack_before_save")
     counts = Counter(ledger_key(e) for e in alert_events(bus, settings))
     assert max(counts.values()) == 2
