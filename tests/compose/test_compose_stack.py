@@ -92,9 +92,9 @@ def log(message: str) -> None:
     sys.stderr.flush()
 
 
-def wait_for(what: str, check: Callable[[], Any], *, timeout: float) -> Any:
-    """:func:`harness.waiting.wait_for`, every 2 s (each check asks docker, kcat or a container)."""
-    return waiting.wait_for(what, check, timeout=timeout, poll=2.0)
+def wait_for(what: str, check: Callable[[], Any], *, timeout: float, poll: float = 2.0) -> Any:
+    """:func:`harness.waiting.wait_for`, every 2 s unless told (each check asks docker, kcat, a container)."""
+    return waiting.wait_for(what, check, timeout=timeout, poll=poll)
 
 
 def run(argv: list[str], *, env: dict[str, str], timeout: float = 600, check: bool = True, **kw: Any) -> Any:
