@@ -111,7 +111,7 @@ def build_alerter(
         max_wait=settings.alerter.max_wait.total_seconds() if max_wait is None else max_wait,
         poll_timeout=poll_timeout,
         lease=lease,
-        **({} if clock is None else {"clock": clock}),
+        clock=clock,
     )
 
 

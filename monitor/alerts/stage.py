@@ -241,10 +241,12 @@ class AlerterStage:
         on_alert: Callable[[AlertEvent], None] | None = None,
         max_wait: float = 0.5,
         poll_timeout: float = 1.0,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] | None = None,
         lease: Lease | None = None,
     ) -> None:
         a = settings.alerter
+        if clock is None:
+            clock = _utc_now
         self._clock = clock
         self._lease = lease
         self._settings = settings
