@@ -1,7 +1,9 @@
-"""What tests wait on: free loopback ports, and a condition polled until it holds (never a bare sleep)."""
+"""What tests wait on: free loopback ports, a condition polled until it holds (never a bare sleep), a
+child stopped."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import threading
@@ -56,3 +58,17 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{diagnose()}")
         pause.wait(poll)
+
+
+def stop(process: subprocess.Popen[str], *, timeout: float = 60.0) -> tuple[str, str]:
+    """Stop a child as a service manager does: SIGTERM, then SIGKILL if it is not gone after ``timeout``.
+
+    Returns its (stdout, stderr), ``""`` for a stream not piped; its pipes are closed and it is reaped.
+    """
+    process.send_signal(signal.SIGTERM)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+    return out or "", err or ""

@@ -3,33 +3,32 @@ evidence story from each side) and the per-viewpoint signal series out; none whe
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import yaml
-from integration.test_alerter_kafka import MONITOR, REPO, TIMEOUT, environment, key, names, read_alerts
+from harness import waiting
+from integration.test_alerter_kafka import (
+    MONITOR,
+    REPO,
+    TIMEOUT,
+    environment,
+    key,
+    names,
+    produce_scenario,
+    read_alerts,
+)
 
 pytestmark = pytest.mark.integration
 
 
 def produce(bootstrap: str, topics: dict[str, str], name: str, tmp_path: Path):
-    from fixtures import scenarios
-
-    from monitor.bus import topic_specs
-    from monitor.bus.base import Message
-    from monitor.bus.kafka import KafkaBus
+    """The scenario on the scored topic, its rules parsed and written to a config file for the alerter."""
     from monitor.config import parse_config
-    from monitor.settings import KafkaSettings, Settings, TopicNames
 
-    scenario = scenarios.load(name)
-    settings = Settings(kafka=KafkaSettings(bootstrap_servers=bootstrap, topics=TopicNames(**topics)))
-    bus = KafkaBus(settings.kafka)
-    bus.create_topics(topic_specs(settings))
-    with bus.producer() as producer:
-        producer.publish_all([Message(topics["scored"], a.article_id, a.encode()) for a in scenario.articles])
+    scenario = produce_scenario(bootstrap, topics, name)
     path = tmp_path / "monitor.yaml"
     path.write_text(yaml.safe_dump({"rules": scenario.rules}), encoding="utf-8")
     return scenario, parse_config({"rules": scenario.rules}, source=name), path
@@ -59,13 +58,8 @@ def read_signals(bootstrap: str, topic: str, *, until, timeout: float = TIMEOUT)
 
 
 def stop(process: subprocess.Popen) -> None:
-    try:
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    """SIGTERM the alerter; it must exit 0."""
+    _, err = waiting.stop(process)
     assert process.returncode == 0, err
 
 

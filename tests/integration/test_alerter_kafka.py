@@ -117,7 +117,8 @@ def settings_for(bootstrap: str, topics: dict[str, str]):
     return Settings(kafka=KafkaSettings(bootstrap_servers=bootstrap, topics=TopicNames(**topics)))
 
 
-def produce_scenario(bootstrap: str, topics: dict[str, str], name: str):
+def produce_scenario(bootstrap: str, topics: dict[str, str], name: str, *, first: int | None = None):
+    """Create the topics and put the scenario's articles (its ``first`` ones) on the scored topic."""
     from fixtures import scenarios
 
     from monitor.bus import topic_specs
@@ -129,7 +130,9 @@ def produce_scenario(bootstrap: str, topics: dict[str, str], name: str):
     bus = KafkaBus(settings.kafka)
     bus.create_topics(topic_specs(settings))
     with bus.producer() as producer:
-        producer.publish_all([Message(topics["scored"], a.article_id, a.encode()) for a in scenario.articles])
+        producer.publish_all(
+            [Message(topics["scored"], a.article_id, a.encode()) for a in scenario.articles[:first]]
+        )
     return scenario
 
 
@@ -169,16 +172,14 @@ def read_alerts(bootstrap: str, topic: str, *, at_least: int, timeout: float = T
 
 def run_until(env: dict, bootstrap: str, topic: str, count: int) -> int:
     """Run ``monitor alerter`` until ``count`` alert events are on ``topic``; stop it with SIGTERM."""
+    from harness.waiting import stop  # here: this file is also the child's script (no harness)
+
     process = subprocess.Popen([MONITOR, "alerter"], env=env, cwd=REPO, stderr=subprocess.PIPE, text=True)
     try:
         events = read_alerts(bootstrap, topic, at_least=count)
         assert len(events) >= count, f"only {len(events)} of {count} alert events appeared"
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=60)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        _, err = stop(process)
     assert process.returncode == 0, err
     return process.returncode
 
@@ -372,23 +373,15 @@ def test_a_burst_reaches_the_alert_topic_before_any_tick_is_evaluated(kafka_boot
     from datetime import timedelta
 
     import yaml
-    from fixtures import scenarios
 
     from monitor.alerts.lifecycle import alert_id
-    from monitor.bus import topic_specs
-    from monitor.bus.base import Message
-    from monitor.bus.kafka import KafkaBus
 
-    scenario = scenarios.load("breaking_burst")
-    articles = scenario.articles[:3]  # the burst, without the later story that would move the clock on
+    topics = names(unique_name)
+    # The burst, without the later story that would move the clock on.
+    scenario = produce_scenario(kafka_bootstrap, topics, "breaking_burst", first=3)
+    articles = scenario.articles[:3]
     config = tmp_path / "monitor.yaml"
     config.write_text(yaml.safe_dump({"rules": scenario.rules}))
-    topics = names(unique_name)
-    settings = settings_for(kafka_bootstrap, topics)
-    bus = KafkaBus(settings.kafka)
-    bus.create_topics(topic_specs(settings))
-    with bus.producer() as producer:
-        producer.publish_all([Message(topics["scored"], a.article_id, a.encode()) for a in articles])
     env = environment(kafka_bootstrap, topics, tmp_path / "state", group=unique_name("alerter"), batch=1)
     env["MONITOR_CONFIG"] = str(config)
     run_until(env, kafka_bootstrap, topics["alerts"], 1)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import jsonschema
 import pytest
 from feedserver import FeedServer
 from harness.topics import read_topic
-from harness.waiting import free_port
+from harness.waiting import free_port, stop
 from prometheus_client import CollectorRegistry
 
 from monitor.bus import topic_specs
@@ -156,11 +155,6 @@ def test_the_poller_stage_process(
                 assert response.status == 200
             assert (tmp_path / "state" / "poller.sqlite3").exists()
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                output, _ = proc.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                output, _ = proc.communicate()
+            output, _ = stop(proc, timeout=30)
         assert proc.returncode == 0, output[-3000:]
         assert "poller stopped" in output
