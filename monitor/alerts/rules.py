@@ -111,6 +111,12 @@ def _check_level(value: float | None, signal: str, what: str) -> None:
         raise ValueError(f"{what} {value} is outside the range of {signal} [{low:g}, {high:g}]")
 
 
+def _clear_within(name: str, level: float | None, clear: float | None) -> None:
+    """A clear level (``clear_<name>``) beyond its firing level could never be reached before firing."""
+    if level is not None and clear is not None and clear > level:
+        raise ValueError(f"clear_{name} {clear} must not exceed {name} {level}")
+
+
 class ThresholdCondition(_Strict):
     """Fire when the value crosses one level; clear only when it crosses back past another."""
 
@@ -176,10 +182,8 @@ class ChangeCondition(_Strict):
             raise ValueError("'clear_delta' goes with 'delta'; with 'z' use 'clear_z'")
         if self.z is None and self.clear_z is not None:
             raise ValueError("'clear_z' goes with 'z'; with 'delta' use 'clear_delta'")
-        if self.delta is not None and self.clear_delta is not None and self.clear_delta > self.delta:
-            raise ValueError(f"clear_delta {self.clear_delta} must not exceed delta {self.delta}")
-        if self.z is not None and self.clear_z is not None and self.clear_z > self.z:
-            raise ValueError(f"clear_z {self.clear_z} must not exceed z {self.z}")
+        _clear_within("delta", self.delta, self.clear_delta)
+        _clear_within("z", self.z, self.clear_z)
         return self
 
     @property
@@ -203,8 +207,7 @@ class AnomalyCondition(_Strict):
 
     @model_validator(mode="after")
     def _clear(self) -> Self:
-        if self.clear_k is not None and self.clear_k > self.k:
-            raise ValueError(f"clear_k {self.clear_k} must not exceed k {self.k}")
+        _clear_within("k", self.k, self.clear_k)
         return self
 
     @property
@@ -225,8 +228,7 @@ class DivergenceCondition(_Strict):
         first, second = self.between
         if first == second:
             raise ValueError(f"'between' names two different viewpoints, not {first!r} twice")
-        if self.clear_delta is not None and self.clear_delta > self.delta:
-            raise ValueError(f"clear_delta {self.clear_delta} must not exceed delta {self.delta}")
+        _clear_within("delta", self.delta, self.clear_delta)
         return self
 
     @property
@@ -247,8 +249,7 @@ class BurstCondition(_Strict):
     def _one_level(self) -> Self:
         if (self.stance_below is None) == (self.stance_above is None):
             raise ValueError("exactly one of 'stance_below' (strain) or 'stance_above' (cooperation)")
-        if self.clear_stories is not None and self.clear_stories > self.stories:
-            raise ValueError(f"clear_stories {self.clear_stories} must not exceed stories {self.stories}")
+        _clear_within("stories", self.stories, self.clear_stories)
         return self
 
     @property
