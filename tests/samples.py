@@ -120,3 +120,19 @@ def deadletter(**fields: Any) -> DeadLetter:
 
 
 ALL_EVENTS = (article, scored, signal, firing, resolved, deadletter)
+
+
+def config_error(tmp_path: Any, rules: list[dict[str, Any]]) -> Any:
+    """The :class:`~monitor.errors.ConfigError` that loading a ``monitor.yaml`` of these ``rules`` raises
+    (fails the test if it loads)."""
+    import pytest
+    import yaml
+
+    from monitor.config import load_config
+    from monitor.errors import ConfigError
+
+    path = tmp_path / "monitor.yaml"
+    path.write_text(yaml.safe_dump({"rules": rules}), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return info.value

@@ -10,14 +10,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import yaml
 from fixtures import scenarios
 from fixtures.scenarios import run_engine
+from samples import config_error
 
 from monitor.alerts.engine import AlertEngine, signal_params
 from monitor.alerts.lifecycle import alert_id
-from monitor.config import MonitorConfig, load_config, parse_config
-from monitor.errors import ConfigError
+from monitor.config import MonitorConfig, parse_config
 from monitor.events import AlertFiring, AlertResolved
 
 SCENARIO = scenarios.load("breaking_burst")
@@ -174,13 +173,10 @@ def test_an_article_that_arrives_for_an_evaluated_tick_is_left_to_the_regular_pa
     ],
 )
 def test_a_burst_rule_that_cannot_work_is_rejected(tmp_path, changes, key, message):
-    path = tmp_path / "monitor.yaml"
-    path.write_text(yaml.safe_dump({"rules": [{**RULE, **changes}]}))
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert info.value.key == key
-    assert message in info.value.expected
-    assert "rule 'tariff_shock'" in info.value.expected
+    error = config_error(tmp_path, [{**RULE, **changes}])
+    assert error.key == key
+    assert message in error.expected
+    assert "rule 'tariff_shock'" in error.expected
 
 
 def test_a_burst_rule_parses_with_its_defaults():

@@ -7,6 +7,7 @@ import pytest
 import yaml
 from fixtures import scenarios
 from fixtures.scenarios import run_engine
+from samples import config_error
 
 from monitor.alerts.conditions import observe
 from monitor.alerts.describe import evidence, firing_summary, resolved_summary
@@ -114,13 +115,10 @@ def test_a_divergence_rule_parses():
 def test_a_divergence_rule_that_cannot_work_is_rejected_naming_rule_and_field(
     tmp_path, changes, key, message
 ):
-    path = tmp_path / "monitor.yaml"
-    path.write_text(yaml.safe_dump({"rules": [rule(**changes)]}))
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert info.value.key == key
-    assert message in info.value.expected
-    assert "rule 'views'" in info.value.expected
+    error = config_error(tmp_path, [rule(**changes)])
+    assert error.key == key
+    assert message in error.expected
+    assert "rule 'views'" in error.expected
 
 
 def test_the_feed_viewpoint_defaults_to_international_and_rejects_unknown_ones():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from samples import config_error
 
 from monitor.config import load_config, parse_config
 from monitor.errors import ConfigError
@@ -125,17 +126,12 @@ def test_a_full_rule_parses():
     ],
 )
 def test_a_rule_that_cannot_work_is_rejected_naming_rule_and_field(tmp_path, changes, key, message):
-    path = tmp_path / "monitor.yaml"
-    import yaml
-
-    path.write_text(yaml.safe_dump({"rules": [rule(**changes)]}))
-    with pytest.raises(ConfigError) as info:
-        load_config(path)
-    assert info.value.key == key
-    assert message in info.value.expected
+    error = config_error(tmp_path, [rule(**changes)])
+    assert error.key == key
+    assert message in error.expected
     name = changes.get("name", "tariffs")
     if name == "tariffs":
-        assert "rule 'tariffs'" in info.value.expected
+        assert "rule 'tariffs'" in error.expected
 
 
 def test_a_missing_field_names_the_rule():
