@@ -211,10 +211,6 @@ class AlerterRunner(StageRunner[ArticleScored]):
         self._alerter.last_progress = time.monotonic()
         return consumed
 
-    def flush(self) -> list[AlertEvent]:
-        """See :meth:`AlerterStage.flush`."""
-        return self._alerter.flush()
-
 
 class AlerterStage:
     """The alerter wired to a bus: a :class:`~monitor.bus.stage.Stage`; call :meth:`close` at the end.
