@@ -36,13 +36,13 @@ import uuid
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import yaml
 from feedserver import FeedServer, rss_feed
 from harness.kafka import KafkaBroker, resolve
+from harness.waiting import free_port, wait_for
 from kafka import KafkaConsumer
 from prometheus_client import CollectorRegistry
 
@@ -172,28 +172,12 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
 
 
-def wait_until(what: str, check: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 def healthy(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
             return bool(answer.status == 200)
     except OSError:
         return False
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class AlertWatcher:
@@ -302,8 +286,11 @@ def run_setting(bootstrap: str, work: Path, trials: int, waits: str) -> list[flo
         poller = build_poller(settings, config.feeds, producer, CollectorRegistry())
         latencies: list[float] = []
         try:
-            wait_until(
-                "the scorer and the alerter to be healthy", lambda: all(map(healthy, ports.values())), 180
+            wait_for(
+                "the scorer and the alerter to be healthy",
+                lambda: all(map(healthy, ports.values())),
+                timeout=180,
+                process=procs[0],
             )
             for k in range(1, count + 1):
                 feed_id = FEEDS[(k - 1) % 2][0]
@@ -327,7 +314,9 @@ def run_setting(bootstrap: str, work: Path, trials: int, waits: str) -> list[flo
                 if k == 1:
                     continue
                 rule = f"burst_{k}"
-                wait_until(f"the alert of {rule}", lambda rule=rule: rule in watcher.first, ALERT_TIMEOUT)
+                wait_for(
+                    f"the alert of {rule}", lambda rule=rule: rule in watcher.first, timeout=ALERT_TIMEOUT
+                )
                 latency = watcher.first[rule] - polled
                 if k > 2:
                     latencies.append(latency)
